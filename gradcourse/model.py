@@ -1,0 +1,193 @@
+"""The two model forms gradcourse accepts, their validation, and the forward pass.
+
+A deep network is a composition of layers ``h_l = f_l(h_{l-1})``. gradcourse accepts either
+
+* a **sequence** of layer functions ``[f_1, ..., f_L]``, each ``h -> h`` (shapes may change), or
+* a **stacked** model ``Stacked(f, params)``: one function ``f(layer_params, h) -> h`` and a params
+  pytree whose leaves carry a leading depth axis of size L. It is run with ``jax.lax.scan``, so
+  compile time does not grow with depth. A plain tuple ``(f, params)`` is accepted too.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple, Sequence, Union
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+Layer = Callable[[jax.Array], jax.Array]
+
+
+class Stacked(NamedTuple):
+    """A depth-L model ``h_l = f(params[l], h_{l-1})`` with params stacked along a leading axis."""
+
+    f: Callable[[Any, jax.Array], jax.Array]
+    params: Any
+
+
+Model = Union[Sequence[Layer], Stacked, tuple]
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _shape_str(a: Any) -> str:
+    return f"{tuple(a.shape)} {jnp.dtype(a.dtype).name}"
+
+
+def check_input(x: Any, name: str = "x") -> jax.Array:
+    """Return ``x`` as a floating JAX array, or raise a TypeError naming ``name``."""
+    if not hasattr(x, "dtype"):
+        try:
+            x = jnp.asarray(x)
+        except TypeError as e:
+            raise TypeError(f"{name}: expected an array, got {type(x).__name__}") from e
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise TypeError(
+            f"{name}: expected a floating-point array (gradients are taken with respect to it), "
+            f"got dtype {jnp.dtype(x.dtype).name}; convert with {name}.astype(jnp.float32)"
+        )
+    return x
+
+
+def as_model(model: Any) -> Stacked | tuple[Layer, ...]:
+    """Validate ``model`` and return it as a ``Stacked`` or a tuple of layer functions."""
+    if isinstance(model, Stacked) or (
+        isinstance(model, tuple) and len(model) == 2 and callable(model[0]) and not callable(model[1])
+    ):
+        f, params = model
+        if not callable(f):
+            raise TypeError(f"model: the stacked form needs a callable f(layer_params, h), got {type(f).__name__}")
+        stacked_depth(params, name="model params")
+        return Stacked(f, params)
+    if callable(model):
+        raise TypeError(
+            "model: expected a sequence of layer functions or Stacked(f, params), got a single callable; "
+            "wrap it in a list: [layer]"
+        )
+    if not isinstance(model, Sequence) or isinstance(model, (str, bytes)):
+        raise TypeError(f"model: expected a sequence of layer functions or Stacked(f, params), got {type(model).__name__}")
+    if len(model) == 0:
+        raise ValueError("model: expected at least one layer, got an empty sequence")
+    for i, layer in enumerate(model):
+        if not callable(layer):
+            raise TypeError(f"model: layer {i} is not callable (got {type(layer).__name__}); every layer must map h -> h")
+    return tuple(model)
+
+
+def stacked_depth(params: Any, name: str = "params") -> int:
+    """Depth L of a stacked pytree: the common leading-axis size of its leaves. Validates the leaves."""
+    from .norms import path_label  # local import: norms imports nothing from here
+
+    leaves = jax.tree_util.tree_leaves_with_path(params)
+    if not leaves:
+        raise ValueError(f"{name}: the stacked params pytree has no leaves; expected arrays with a leading depth axis")
+    depths = {}
+    for path, leaf in leaves:
+        label = path_label(path) or "<root>"
+        if not hasattr(leaf, "shape") or not hasattr(leaf, "dtype"):
+            raise TypeError(f"{name}: leaf {label!r} is {type(leaf).__name__}, expected an array with a leading depth axis")
+        if not jnp.issubdtype(leaf.dtype, jnp.inexact):
+            raise TypeError(
+                f"{name}: leaf {label!r} has dtype {jnp.dtype(leaf.dtype).name}; parameters must be floating point"
+            )
+        if leaf.ndim == 0:
+            raise ValueError(f"{name}: leaf {label!r} is a scalar; stacked leaves need a leading depth axis")
+        depths[label] = leaf.shape[0]
+    if len(set(depths.values())) > 1:
+        detail = ", ".join(f"{k} has {v}" for k, v in depths.items())
+        raise ValueError(f"{name}: stacked leaves have different depths ({detail}); all leading axes must be equal")
+    depth = next(iter(depths.values()))
+    if depth == 0:
+        raise ValueError(f"{name}: depth is 0; expected at least one layer")
+    return depth
+
+
+def _first_layer(params: Any) -> Any:
+    return jax.tree_util.tree_map(lambda p: p[0], params)
+
+
+def layer_shapes(model: Model, x: jax.Array) -> list[jax.ShapeDtypeStruct]:
+    """Shapes and dtypes of h_0 ... h_L, found without computing anything (``jax.eval_shape``).
+
+    Raises a ValueError naming the layer whose input shape does not fit.
+    """
+    m = as_model(model)
+    x = check_input(x)
+    h = jax.ShapeDtypeStruct(x.shape, x.dtype)
+    if isinstance(m, Stacked):
+        p0 = jax.tree_util.tree_map(lambda p: jax.ShapeDtypeStruct(p.shape[1:], p.dtype), m.params)
+        out = _eval_layer(m.f, h, "the stacked layer f", params=p0)
+        if out.shape != h.shape or out.dtype != h.dtype:
+            raise ValueError(
+                f"model: the stacked layer f must map h to an array of the same shape and dtype "
+                f"(lax.scan carries it), but maps {_shape_str(h)} to {_shape_str(out)}"
+            )
+        return [h] * (stacked_depth(m.params) + 1)
+    shapes = [h]
+    for i, layer in enumerate(m):
+        h = _eval_layer(layer, h, f"layer {i}", previous=i - 1)
+        shapes.append(h)
+    return shapes
+
+
+def _eval_layer(
+    fn: Callable, h: jax.ShapeDtypeStruct, what: str, previous: int | None = None, params: Any = None
+) -> jax.ShapeDtypeStruct:
+    source = "x" if previous is None or previous < 0 else f"the output of layer {previous}"
+    try:
+        out = jax.eval_shape(fn, h) if params is None else jax.eval_shape(fn, params, h)
+    except (TypeError, ValueError, IndexError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"model: {what} cannot take an input of shape {_shape_str(h)} ({source}): {first}") from e
+    if not isinstance(out, jax.ShapeDtypeStruct):
+        raise TypeError(f"model: {what} must return a single array, got {type(out).__name__}")
+    return out
+
+
+# --------------------------------------------------------------------------- forward
+
+
+def forward(model: Model, x: jax.Array) -> list[jax.Array] | jax.Array:
+    """Activations ``h_0 = x, h_1, ..., h_L`` of ``model`` at input ``x``.
+
+    Returns a list of L+1 arrays for a sequence model, and one array of shape (L+1, *x.shape)
+    for a stacked model (index it the same way: ``hs[l]``).
+    """
+    m = as_model(model)
+    x = check_input(x)
+    layer_shapes(m, x)
+    if isinstance(m, Stacked):
+        def step(h, p):
+            h = m.f(p, h)
+            return h, h
+
+        _, hs = lax.scan(step, x, m.params)
+        return jnp.concatenate([x[None], hs])
+    hs = [x]
+    for layer in m:
+        hs.append(layer(hs[-1]))
+    return hs
+
+
+def output(model: Model, x: jax.Array, perturbations: Any = None) -> jax.Array:
+    """h_L, optionally with ``perturbations[l-1]`` added to each h_l (used to read off ∂/∂h_l)."""
+    m = as_model(model)
+    if isinstance(m, Stacked):
+        if perturbations is None:
+            return lax.scan(lambda h, p: (m.f(p, h), None), x, m.params)[0]
+        return lax.scan(lambda h, pe: (m.f(pe[0], h) + pe[1], None), x, (m.params, perturbations))[0]
+    h = x
+    for i, layer in enumerate(m):
+        h = layer(h)
+        if perturbations is not None:
+            h = h + perturbations[i]
+    return h
+
+
+def zero_perturbations(model: Model, x: jax.Array) -> Any:
+    """Zeros shaped like h_1 ... h_L: a stacked array for a stacked model, else a list."""
+    shapes = layer_shapes(model, x)[1:]
+    if isinstance(as_model(model), Stacked):
+        return jnp.zeros((len(shapes),) + tuple(x.shape), x.dtype)
+    return [jnp.zeros(s.shape, s.dtype) for s in shapes]
