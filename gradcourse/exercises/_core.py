@@ -96,8 +96,11 @@ class Exercise:
 
     def solution(self) -> Feedback:
         """The reference solution: its source code if it is a function, else its value."""
-        if callable(self.reference):
-            code = textwrap.dedent(inspect.getsource(self.reference))
+        try:
+            code = textwrap.dedent(inspect.getsource(self.reference)) if callable(self.reference) else None
+        except (OSError, TypeError):
+            code = None
+        if code is not None:
             body = f"```python\n{code}```"
         else:
             body = f"```python\n{self.reference!r}\n```"
