@@ -201,10 +201,12 @@ def test_lanczos_estimates_extreme_singular_values():
 
 
 def test_auto_spectrum_switches_to_lanczos_for_wide_models():
-    model = gc.mlp(KEY, 2, 5000, "linear", init=jax.nn.initializers.orthogonal())
-    s = gc.jacobian_spectrum(model, jnp.ones((5000,)), num_iters=8)
-    assert s.shape == (8,)
-    np.testing.assert_allclose(s, 1.0, atol=1e-3)
+    """Past 4096 entries the Jacobian is not materialised; J = diag(d) has singular values |d|."""
+    d = jnp.linspace(0.5, 2.0, 5000)
+    s = gc.jacobian_spectrum([lambda h: d * h, jnp.sin], jnp.zeros((5000,)), num_iters=60)
+    assert s.shape == (60,)
+    np.testing.assert_allclose(s[0], 2.0, rtol=1e-3)  # the edges of a gap-free spectrum converge slowest
+    np.testing.assert_allclose(s[-1], 0.5, rtol=0.02)
 
 
 # ------------------------------------------------------------------ layer norms
