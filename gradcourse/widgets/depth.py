@@ -1,0 +1,218 @@
+"""Explorer: how the backward signal ‖∂L/∂h_l‖ changes with depth, weight scale, bias scale and activation.
+
+The compute is ``backward_profile``: build a random deep MLP (``gc.mlp``), pull a random
+cotangent u back from the top layer (``gc.vjp_chain``, i.e. the loss ⟨h_L, u⟩) and measure
+‖∂L/∂h_l‖ / ‖∂L/∂h_L‖ at every layer. Mean-field theory (Schoenholz et al. 2017) predicts that
+each layer multiplies the squared norm by χ₁ = σ_w² E[φ'(z)²], z ~ N(0, q*), so the line is
+χ₁^{(L-l)/2}. ``depth_explorer`` wraps it in ipywidgets controls.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..activations import activation_name, get_activation
+from ..chains import vjp_chain
+from ..model import Stacked
+from ..nets import dense_layer, mlp_params
+from ..norms import signal_norms
+
+__all__ = ["BackwardProfile", "DepthExplorer", "backward_profile", "depth_explorer"]
+
+DEFAULT_ACTIVATIONS = ("tanh", "relu", "linear", "erf", "sigmoid", "gelu", "selu")
+
+
+class BackwardProfile(NamedTuple):
+    """Measured and predicted backward signal of one random network, normalised to the top layer."""
+
+    layers: np.ndarray  # 0 ... L
+    measured: np.ndarray  # ‖∂L/∂h_l‖ / ‖∂L/∂h_L‖, shape (L+1,)
+    theory: np.ndarray  # χ₁^{(L-l)/2}, shape (L+1,); NaN where χ₁ is not finite
+    chi1: float  # mean-field per-layer gain of the squared norm (NaN if undefined)
+    q_in: float  # pre-activation variance the inputs were drawn at (q* when finite, else 1)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _measure(activation: Any, params: dict, x: jax.Array, u: jax.Array) -> jax.Array:
+    return signal_norms(vjp_chain(Stacked(dense_layer(activation), params), x, u))
+
+
+def _input_variance(activation: Any, sigma_w2: float, sigma_b2: float) -> tuple[float, float]:
+    """(χ₁, q_in): χ₁ from ``gc.theory`` and the input pre-activation variance q* (1 where q* is 0 or ∞)."""
+    from .. import theory
+
+    chi = float(theory.chi1(activation, sigma_w2, sigma_b2))
+    q = float(theory.qstar(activation, sigma_w2, sigma_b2))
+    q_in = q if math.isfinite(q) and 1e-6 < q < 1e6 else 1.0
+    return chi, q_in
+
+
+def backward_profile(
+    depth: int,
+    sigma_w2: float,
+    sigma_b2: float = 0.0,
+    activation: str = "tanh",
+    *,
+    width: int = 256,
+    batch: int = 8,
+    key: jax.Array | None = None,
+) -> BackwardProfile:
+    """Backward-signal norms of a random depth-L MLP, measured and as predicted by mean-field theory.
+
+    Network: h_l = φ(h_{l-1} W_l + b_l), W ~ N(0, σ_w²/width), b ~ N(0, σ_b²). Inputs h_0 = φ(z),
+    z ~ N(0, q*) per unit (shape (batch, width)), so that every layer starts at the fixed point;
+    where q* is 0 or infinite, z ~ N(0, 1). Measured: ‖∂L/∂h_l‖ / ‖∂L/∂h_L‖ for L = ⟨h_L, u⟩,
+    u ~ N(0, 1); theory: χ₁^{(L-l)/2}. Both have shape (L+1,).
+    """
+    from ..nets import _non_negative, _positive_int
+
+    depth = _positive_int(depth, "depth")
+    width = _positive_int(width, "width")
+    batch = _positive_int(batch, "batch")
+    sigma_w2 = _non_negative(sigma_w2, "sigma_w2", strict=True)
+    sigma_b2 = _non_negative(sigma_b2, "sigma_b2")
+    phi = get_activation(activation)
+    key = jax.random.PRNGKey(0) if key is None else key
+    chi, q_in = _input_variance(activation, sigma_w2, sigma_b2)
+    k_params, k_x, k_u = jax.random.split(key, 3)
+    params = mlp_params(k_params, depth, width, sigma_w2, sigma_b2)
+    x = phi(math.sqrt(q_in) * jax.random.normal(k_x, (batch, width)))
+    u = jax.random.normal(k_u, (batch, width))
+    norms = np.asarray(_measure(activation, params, x, u), dtype=np.float64)
+    layers = np.arange(depth + 1)
+    with np.errstate(all="ignore"):
+        measured = norms / norms[-1]
+        theory = chi ** ((depth - layers) / 2.0) if math.isfinite(chi) and chi > 0 else np.full(depth + 1, np.nan)
+    return BackwardProfile(layers, measured, theory, chi, q_in)
+
+
+def _phase(chi: float) -> str:
+    if not math.isfinite(chi):
+        return "no finite $\\chi_1$"
+    if abs(chi - 1.0) < 0.01:
+        return "critical"
+    return "vanishing" if chi < 1 else "exploding"
+
+
+def draw_profile(profile: BackwardProfile, ax: Any, title: str = "") -> None:
+    """Draw a ``BackwardProfile`` on ``ax``: measured points, the χ₁ line, and a title."""
+    from ..plot.norms import layer_norm_plot
+
+    depth = profile.layers[-1]
+    chi = profile.chi1
+    layer_norm_plot(
+        profile.measured,
+        profile.theory if np.all(np.isfinite(profile.theory)) else None,
+        ax=ax,
+        label="measured",
+        theory_label=f"mean field $\\chi_1^{{(L-l)/2}}$, $\\chi_1$ = {chi:.3g}",
+        ylabel=r"$\|\partial L/\partial h_l\| \,/\, \|\partial L/\partial h_L\|$",
+    )
+    # keep the axis readable when a signal under- or overflows
+    finite = np.concatenate([v[np.isfinite(v) & (v > 0)] for v in (profile.measured, profile.theory)])
+    if finite.size:
+        ax.set_ylim(max(finite.min() / 3, 1e-40), min(finite.max() * 3, 1e40))
+    ax.set_xlim(-0.5, depth + 0.5)
+    ax.set_title(f"{title}{_phase(chi)}", fontsize="medium")
+
+
+class DepthExplorer:
+    """Controls (depth, σ_w², σ_b², activation) and a figure of ``backward_profile`` that follows them.
+
+    ``controls``: dict of the ipywidgets; ``widget``: their box; ``figure`` / ``ax``; ``profile``:
+    the last ``BackwardProfile`` drawn; ``update()`` recomputes and redraws (the controls call it).
+    """
+
+    def __init__(
+        self,
+        depth: int,
+        sigma_w2: float,
+        sigma_b2: float,
+        activation: str,
+        *,
+        width: int,
+        activations: Sequence[str],
+        seed: int,
+        show: bool,
+    ):
+        import ipywidgets as w
+        from matplotlib.figure import Figure
+
+        self.width, self.seed, self.handle = width, seed, None
+        style = {"description_width": "60px"}
+        self.controls = {
+            "depth": w.IntSlider(value=depth, min=2, max=200, step=1, description="depth L", style=style),
+            "sigma_w2": w.FloatSlider(
+                value=sigma_w2, min=0.1, max=4.0, step=0.02, description="σ_w²", readout_format=".2f", style=style
+            ),
+            "sigma_b2": w.FloatSlider(
+                value=sigma_b2, min=0.0, max=0.5, step=0.01, description="σ_b²", readout_format=".2f", style=style
+            ),
+            "activation": w.Dropdown(options=list(activations), value=activation, description="φ", style=style),
+        }
+        self.widget = w.HBox([w.VBox([self.controls["depth"], self.controls["sigma_w2"]]),
+                              w.VBox([self.controls["sigma_b2"], self.controls["activation"]])])
+        self.figure = Figure(figsize=(6, 4))
+        self.ax = self.figure.add_subplot()
+        self.profile: BackwardProfile | None = None
+        self.update()
+        for c in self.controls.values():
+            c.observe(lambda _change: self.update(), names="value")
+        if show:
+            from IPython.display import display
+
+            display(self.widget)
+            self.handle = display(self.figure, display_id=True)
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The controls' current values, by name."""
+        return {name: c.value for name, c in self.controls.items()}
+
+    def update(self) -> None:
+        """Recompute the profile for the controls' values and redraw (and refresh the display)."""
+        v = self.values
+        self.profile = backward_profile(
+            v["depth"], v["sigma_w2"], v["sigma_b2"], v["activation"],
+            width=self.width, key=jax.random.PRNGKey(self.seed),
+        )
+        self.ax.clear()
+        title = (f"{activation_name(v['activation'])}, $L$={v['depth']}, $\\sigma_w^2$={v['sigma_w2']:.2f}, "
+                 f"$\\sigma_b^2$={v['sigma_b2']:.2f}: ")
+        draw_profile(self.profile, self.ax, title)
+        self.figure.tight_layout()
+        if self.handle is not None:
+            self.handle.update(self.figure)
+
+
+def depth_explorer(
+    depth: int = 50,
+    sigma_w2: float = 1.0,
+    sigma_b2: float = 0.0,
+    activation: str = "tanh",
+    *,
+    width: int = 256,
+    activations: Sequence[str] = DEFAULT_ACTIVATIONS,
+    seed: int = 0,
+    show: bool = True,
+) -> DepthExplorer:
+    """Interactive ``backward_profile``: sliders for depth, σ_w², σ_b² and a menu of activations.
+
+    Shows the controls and a figure (measured ‖∂L/∂h_l‖ / ‖∂L/∂h_L‖ as points, the mean-field line
+    χ₁^{(L-l)/2}) that is redrawn in place when a control moves; with ``show=False`` nothing is
+    displayed (for tests). Returns the ``DepthExplorer``.
+    """
+    if activation not in activations:
+        raise ValueError(f"activation: {activation!r} is not among activations {tuple(activations)}")
+    for a in activations:
+        if not isinstance(a, str):
+            raise TypeError(f"activations: expected activation names (str), got {type(a).__name__}")
+        get_activation(a)
+    return DepthExplorer(
+        depth, sigma_w2, sigma_b2, activation, width=width, activations=activations, seed=seed, show=show
+    )

@@ -1,0 +1,143 @@
+"""Notebook 02 exercises: references agree with measurement and theory; typical mistakes get their own message."""
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import gradcourse as gc
+from gradcourse.exercises import nb02 as ex
+from gradcourse.exercises._core import CORRECT, INCORRECT, NOT_ATTEMPTED
+
+
+def body(feedback) -> str:
+    assert feedback.status == INCORRECT, feedback
+    return feedback.body
+
+
+@pytest.mark.parametrize("q", [ex.q1, ex.q2, ex.q3, ex.q4])
+def test_reference_passes_and_placeholders_are_not_attempted(q):
+    assert q.check(q.reference).status == CORRECT
+
+    def template(*args):
+        raise NotImplementedError
+
+    assert q.check(None).status == NOT_ATTEMPTED
+    assert q.check(template).status == NOT_ATTEMPTED
+    assert q.check(lambda *args: None).status == NOT_ATTEMPTED
+    assert q.hint(1).body and q.hint(2).body and q.solution().body
+    assert "Pass your function" in body(q.check(1.5))
+
+
+# ----------------------------------------------------------------------------- q1
+
+
+def test_q1_reference_matches_a_wide_linear_net():
+    depth, sigma_w = 20, 1.2
+    model = gc.mlp(jax.random.PRNGKey(1), depth, 512, "linear", sigma_w**2)
+    u = jax.random.normal(jax.random.PRNGKey(2), (16, 512))
+    norms = gc.signal_norms(gc.vjp_chain(model, jnp.ones((16, 512)), u))
+    assert float(norms[0] / norms[-1]) == pytest.approx(ex.q1.reference(depth, sigma_w), rel=0.1)
+
+
+@pytest.mark.parametrize(
+    "answer, phrase",
+    [
+        (lambda L, s: s ** (2 * L), "You squared"),
+        (lambda L, s: s ** (L / 2), "square root too many"),
+        (lambda L, s: s ** (L - 1), "all L weight matrices"),
+        (lambda L, s: s ** (L + 1), "exactly L weight"),
+        (lambda L, s: s ** (-L), "Inverted"),
+        (lambda L, s: s * L, "multiply, they do not add"),
+        (lambda L, s: 2 * s**L, "constant factor"),
+        (lambda L: 1.0, "raised TypeError"),
+    ],
+)
+def test_q1_mistakes(answer, phrase):
+    assert phrase in body(ex.q1.check(answer))
+
+
+# ----------------------------------------------------------------------------- q2
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.2, 0.5, 1.0])
+def test_q2_reference_is_critical_in_mean_field_theory(alpha):
+    leaky = lambda z: jnp.where(z > 0, z, alpha * z)  # noqa: E731
+    assert float(gc.theory.chi1(leaky, ex.q2.reference(alpha), 0.0)) == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    "answer, phrase",
+    [
+        (lambda a: 2.0, "ReLU (α = 0) only"),
+        (lambda a: 1.0, "*linear* network"),
+        (lambda a: 2 / (1 + a), "enters squared"),
+        (lambda a: math.sqrt(2 / (1 + a**2)), "That is σ_w"),
+        (lambda a: (1 + a**2) / 2, "Inverted"),
+        (lambda a: 1 / (1 + a**2), "factor 2"),
+    ],
+)
+def test_q2_mistakes(answer, phrase):
+    assert phrase in body(ex.q2.check(answer))
+
+
+# ----------------------------------------------------------------------------- q3
+
+
+def test_q3_reference_counts_a_decade():
+    for chi in (0.5, 0.9, 1.3):
+        k = ex.q3.reference(chi)
+        assert math.sqrt(chi) ** k == pytest.approx(10.0 if chi > 1 else 0.1, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "answer, phrase",
+    [
+        (lambda c: math.log(10) / abs(math.log(c)), "forgot the ½"),
+        (lambda c: 2 * math.log(10) / math.log(c), "A number of layers is positive"),
+        (lambda c: -2 * math.log(10) / math.log(c), "Right for χ₁ < 1 only"),
+        (lambda c: 2 / abs(math.log(c)), "factor e"),
+        (lambda c: 2 * math.log(10) / abs(1 - c), "χ₁ near 1 only"),
+    ],
+)
+def test_q3_mistakes(answer, phrase):
+    assert phrase in body(ex.q3.check(answer))
+
+
+# ----------------------------------------------------------------------------- q4
+
+
+def test_q4_reference_bounds_the_weight_gradients_of_a_relu_net():
+    model = gc.mlp(jax.random.PRNGKey(3), 12, 64, "relu", 1.0, 0.0)
+    x = jax.random.normal(jax.random.PRNGKey(4), (8, 64))
+    y = jax.random.normal(jax.random.PRNGKey(5), (8, 64))
+
+    def loss_of_output(h):
+        return 0.5 * jnp.sum((h - y) ** 2)
+
+    def loss(params):
+        return loss_of_output(gc.forward(gc.Stacked(model.f, params), x)[-1])
+
+    G = jax.grad(loss)(model.params)["W"]
+    hL = gc.forward(model, x)[-1]
+    s = float(jnp.vdot(hL, jax.grad(loss_of_output)(hL)))
+    W_norms = gc.layer_norms(model.params, stacked=True)["W"]
+    bound = ex.q4.reference(s, W_norms)
+    G_norms = np.asarray(gc.layer_norms({"W": G}, stacked=True)["W"])
+    assert np.all(G_norms >= bound * (1 - 1e-4))
+
+
+@pytest.mark.parametrize(
+    "answer, phrase",
+    [
+        (lambda s, w: s * w, "not multiplied"),
+        (lambda s, w: s / w, "cannot be negative"),
+        (lambda s, w: abs(s) / w**2, "One power"),
+        (lambda s, w: np.full_like(w, abs(s)), "divide by ‖W_l‖"),
+    ],
+)
+def test_q4_mistakes(answer, phrase):
+    assert phrase in body(ex.q4.check(answer))

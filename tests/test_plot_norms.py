@@ -1,0 +1,68 @@
+"""gc.plot.norms: measured norms as markers, theory as a line of the same colour, log y axis."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import gradcourse as gc  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def test_layer_norm_plot_points_and_theory_line():
+    norms = 0.9 ** np.arange(11)[::-1]
+    fig, ax = gc.plot.layer_norm_plot(norms, 1.01 * norms, label="σ_w = 0.9")
+    points, line = ax.get_lines()
+    assert points.get_linestyle() == "None" and points.get_marker() == "o"
+    assert line.get_linestyle() == "-" and line.get_color() == points.get_color()
+    np.testing.assert_allclose(points.get_ydata(), norms)
+    np.testing.assert_allclose(points.get_xdata(), np.arange(11))
+    assert ax.get_yscale() == "log" and ax.get_xlabel() and ax.get_ylabel()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["σ_w = 0.9", "σ_w = 0.9 (theory)"]
+    assert fig is ax.figure
+
+
+def test_layer_norm_plot_overlays_on_a_given_axes_and_hides_non_positive_values():
+    fig, ax = plt.subplots()
+    _, ax2 = gc.plot.layer_norm_plot([1.0, 0.0, -1.0, np.inf, 2.0], ax=ax, layers=[1, 2, 3, 4, 5])
+    gc.plot.layer_norm_plot([3.0, 4.0], ax=ax, label="second")
+    assert ax2 is ax and len(ax.get_lines()) == 2
+    y = ax.get_lines()[0].get_ydata()
+    assert np.isnan(y[1:4]).all() and y[0] == 1.0
+    assert ax.get_lines()[0].get_color() != ax.get_lines()[1].get_color()
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, phrase",
+    [
+        (dict(norms=[[1.0, 2.0]]), ValueError, "norms: expected a non-empty 1-D"),
+        (dict(norms=[]), ValueError, "norms: expected a non-empty 1-D"),
+        (dict(norms=["a"]), TypeError, "norms: expected a 1-D array of numbers"),
+        (dict(norms=[1.0, 2.0], theory=[1.0]), ValueError, "theory: expected 2 values"),
+        (dict(norms=[1.0, 2.0], layers=[0]), ValueError, "layers: expected 2 layer indices"),
+        (dict(norms=[1.0], ax="axes"), TypeError, "ax: expected a matplotlib Axes"),
+    ],
+)
+def test_layer_norm_plot_validates(kwargs, error, phrase):
+    with pytest.raises(error, match=phrase):
+        gc.plot.layer_norm_plot(**kwargs)
+
+
+def test_weight_vs_signal_plot_puts_weights_at_layers_1_to_L():
+    signal = np.geomspace(1e-4, 1, 6)
+    fig, ax = gc.plot.weight_vs_signal_plot(signal, np.full(5, 0.1), signal_theory=signal)
+    lines = ax.get_lines()
+    assert len(lines) == 3
+    np.testing.assert_allclose(lines[2].get_xdata(), np.arange(1, 6))
+    assert lines[2].get_marker() == "s" and ax.get_yscale() == "log"
+    assert len(ax.get_legend().get_texts()) == 3
+    with pytest.raises(ValueError, match="weight_grads: expected 5 values"):
+        gc.plot.weight_vs_signal_plot(signal, np.ones(6))

@@ -1,0 +1,98 @@
+"""The depth explorer: its compute matches mean-field theory; its controls redraw the figure."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import gradcourse as gc  # noqa: E402
+from gradcourse.widgets.depth import backward_profile, depth_explorer  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "activation, sigma_w2, sigma_b2",
+    [("tanh", 3.0, 0.05), ("tanh", 1.0, 0.05), ("relu", 1.0, 0.0), ("linear", 1.2, 0.0), ("erf", 2.0, 0.1)],
+)
+def test_backward_profile_follows_chi1_at_large_width(activation, sigma_w2, sigma_b2):
+    p = backward_profile(20, sigma_w2, sigma_b2, activation, width=1024, key=jax.random.PRNGKey(1))
+    chi = float(gc.theory.chi1(activation, sigma_w2, sigma_b2))
+    assert p.chi1 == pytest.approx(chi)
+    np.testing.assert_allclose(p.theory, chi ** ((20 - np.arange(21)) / 2), rtol=1e-6)
+    assert p.measured[-1] == 1.0 and p.measured.shape == (21,)
+    slope = np.polyfit(p.layers, np.log(p.measured), 1)[0]  # per-layer log gain, going up
+    assert slope == pytest.approx(-0.5 * np.log(chi), abs=0.01)
+    assert abs(np.log(p.measured[0] / p.theory[0])) < 0.15
+
+
+def test_backward_profile_starts_inputs_at_qstar():
+    p = backward_profile(3, 1.76, 0.05, "tanh", width=64)
+    assert p.q_in == pytest.approx(float(gc.theory.qstar("tanh", 1.76, 0.05)))
+    assert backward_profile(3, 2.0, 0.0, "linear", width=64).q_in == 1.0  # q* infinite: unit variance
+
+
+def test_backward_profile_is_reproducible_and_validates():
+    a = backward_profile(5, 1.5, 0.0, "tanh", width=32, key=jax.random.PRNGKey(3))
+    b = backward_profile(5, 1.5, 0.0, "tanh", width=32, key=jax.random.PRNGKey(3))
+    np.testing.assert_array_equal(a.measured, b.measured)
+    with pytest.raises(ValueError, match="depth"):
+        backward_profile(0, 1.0)
+    with pytest.raises(ValueError, match="sigma_w2"):
+        backward_profile(5, -1.0)
+    with pytest.raises(TypeError, match="width"):
+        backward_profile(5, 1.0, width=2.5)
+    with pytest.raises(ValueError, match="activation"):
+        backward_profile(5, 1.0, activation="nope")
+
+
+def test_explorer_builds_controls_and_a_default_figure():
+    ex = depth_explorer(depth=10, sigma_w2=1.5, width=64, show=False)
+    assert set(ex.controls) == {"depth", "sigma_w2", "sigma_b2", "activation"}
+    assert ex.values == {"depth": 10, "sigma_w2": 1.5, "sigma_b2": 0.0, "activation": "tanh"}
+    points, line = ex.ax.get_lines()[:2]
+    assert len(points.get_ydata()) == 11 and ex.ax.get_yscale() == "log"
+    assert "chi_1" in line.get_label()
+
+
+def _ydata(ex):
+    return [np.asarray(l.get_ydata()).copy() for l in ex.ax.get_lines()]
+
+
+@pytest.mark.parametrize(
+    "name, value", [("depth", 15), ("sigma_w2", 3.0), ("sigma_b2", 0.2), ("activation", "relu")]
+)
+def test_moving_a_control_redraws_the_figure(name, value):
+    ex = depth_explorer(depth=10, sigma_w2=1.5, width=64, show=False)
+    before, title = _ydata(ex), ex.ax.get_title()
+    ex.controls[name].value = value  # the observer calls ex.update()
+    after = _ydata(ex)
+    assert ex.values[name] == value
+    assert len(after[0]) != len(before[0]) or not np.allclose(after[0], before[0]) or not np.allclose(after[1], before[1])
+    assert ex.ax.get_title() != title
+    assert len(ex.ax.get_lines()) == 2  # redrawn, not stacked on the old plot
+
+
+def test_explorer_updates_its_display_handle():
+    class Handle:
+        figures = []
+
+        def update(self, fig):
+            self.figures.append(fig)
+
+    ex = depth_explorer(depth=6, width=32, show=False)
+    ex.handle = Handle()
+    ex.controls["sigma_w2"].value = 2.0
+    assert Handle.figures == [ex.figure]
+
+
+def test_explorer_without_finite_theory_shows_points_only():
+    ex = depth_explorer(depth=6, sigma_w2=3.0, activation="gelu", width=32, show=False)
+    assert not np.isfinite(ex.profile.chi1)
+    assert len(ex.ax.get_lines()) == 1
+
+
+def test_explorer_validates_activation():
+    with pytest.raises(ValueError, match="activation"):
+        depth_explorer(activation="relu", activations=("tanh",), show=False)
