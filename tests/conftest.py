@@ -1,0 +1,252 @@
+"""Shared pytest fixtures.
+
+Browser / JupyterLab fixtures
+-----------------------------
+``jupyter_lab``      one JupyterLab server per test module, on 127.0.0.1 with a random
+                     free port and a random token, serving a scratch copy of the project.
+``chromium_browser`` one headless Debian Chromium driven by Playwright per test module.
+
+Both are self-contained (standard library + playwright only) and skip with a clear
+reason when Chromium (``/usr/bin/chromium``, or ``$GRADCOURSE_CHROMIUM``) or the
+``playwright`` package is missing -- unless ``GRADCOURSE_REQUIRE_BROWSER=1`` (set by
+``.ci/run``), in which case they fail instead.
+
+Why a scratch copy of the project is served and not the checkout itself: JupyterLab
+writes ``.ipynb_checkpoints/`` as soon as a notebook is opened and would autosave the
+executed outputs into the tracked notebooks.  The scratch root gets a *copy* of
+``notebooks/`` and symlinks to every other top-level entry of the repository, so
+relative paths used by the notebooks resolve exactly as in the checkout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+# --------------------------------------------------------------------------------------
+# Browser / JupyterLab fixtures (owned by the browser-test work; keep self-contained)
+# --------------------------------------------------------------------------------------
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM_PATH = os.environ.get("GRADCOURSE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-dev-shm-usage",
+]
+# Entries of the repository that are not mirrored into the scratch server root.
+_NOT_SERVED = {".git", ".venv", ".ci-venv", "test-artifacts", "notebooks", "__pycache__"}
+
+# JupyterLab user settings for the test server: never write back to the notebooks,
+# render every cell (no virtual scrolling, so the DOM holds all cells), no news pop-up.
+_LAB_SETTINGS = {
+    "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
+}
+
+
+def browser_required() -> bool:
+    """True when browser tests must run (CI sets GRADCOURSE_REQUIRE_BROWSER=1)."""
+    return os.environ.get("GRADCOURSE_REQUIRE_BROWSER", "").strip().lower() in {"1", "true", "yes"}
+
+
+def skip_or_fail(reason: str):
+    """Skip the test -- or fail it when browser tests are required."""
+    if browser_required():
+        pytest.fail(f"{reason} (GRADCOURSE_REQUIRE_BROWSER=1, so this is an error)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class JupyterLabServer:
+    """Handle on a running JupyterLab server (see the ``jupyter_lab`` fixture)."""
+
+    base_url: str
+    token: str
+    root: Path
+    process: subprocess.Popen
+    log_path: Path
+    _started: float = field(default_factory=time.monotonic)
+
+    def url(self, path: str) -> str:
+        """Browser URL for a server path such as ``lab/tree/notebooks/x.ipynb``."""
+        sep = "&" if "?" in path else "?"
+        return f"{self.base_url}/{path.lstrip('/')}{sep}token={self.token}"
+
+    def api(self, path: str, method: str = "GET", body=None, timeout: float = 10):
+        """Call the Jupyter REST API; returns the decoded JSON (or None)."""
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(
+            f"{self.base_url}/api/{path.lstrip('/')}",
+            data=data,
+            method=method,
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            raw = resp.read()
+        return json.loads(raw) if raw else None
+
+    def sessions_for(self, relpath: str) -> list[dict]:
+        return [s for s in self.api("sessions") if s.get("path") == relpath]
+
+    def kernel_state(self, relpath: str) -> str | None:
+        """execution_state of the kernel attached to notebook ``relpath`` (None if none)."""
+        for s in self.sessions_for(relpath):
+            kernel = s.get("kernel") or {}
+            return kernel.get("execution_state")
+        return None
+
+    def shutdown_sessions(self, relpath: str) -> None:
+        for s in self.sessions_for(relpath):
+            try:
+                self.api(f"sessions/{s['id']}", method="DELETE")
+            except urllib.error.URLError:
+                pass
+
+    def log_tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+
+def _prepare_root(tmp: Path) -> Path:
+    root = tmp / "served"
+    root.mkdir()
+    src_nb = REPO_ROOT / "notebooks"
+    if src_nb.is_dir():
+        shutil.copytree(src_nb, root / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    else:
+        (root / "notebooks").mkdir()
+    for entry in REPO_ROOT.iterdir():
+        if entry.name in _NOT_SERVED:
+            continue
+        (root / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
+    return root
+
+
+def _start_lab(tmp: Path, root: Path) -> JupyterLabServer:
+    jdirs = {name: tmp / name for name in ("config", "data", "runtime", "settings", "workspaces")}
+    for d in jdirs.values():
+        d.mkdir(exist_ok=True)
+    for rel, content in _LAB_SETTINGS.items():
+        f = jdirs["settings"] / rel
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(json.dumps(content))
+    env = dict(os.environ)
+    env.update(
+        JUPYTER_CONFIG_DIR=str(jdirs["config"]),
+        JUPYTER_DATA_DIR=str(jdirs["data"]),
+        JUPYTER_RUNTIME_DIR=str(jdirs["runtime"]),
+        JUPYTERLAB_SETTINGS_DIR=str(jdirs["settings"]),
+        JUPYTERLAB_WORKSPACES_DIR=str(jdirs["workspaces"]),
+        PYTHONUNBUFFERED="1",
+    )
+    env.pop("JUPYTER_PATH", None)
+    token = secrets.token_hex(16)
+    last_error = ""
+    for attempt in range(3):  # the free port can be taken between probe and bind
+        port = _free_port()
+        log_path = tmp / f"jupyterlab-{attempt}.log"
+        cmd = [
+            sys.executable, "-m", "jupyter", "lab",
+            "--no-browser",
+            "--allow-root",
+            f"--ServerApp.token={token}",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            f"--ServerApp.root_dir={root}",
+            "--LabApp.expose_app_in_browser=True",
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            "--MappingKernelManager.default_kernel_name=python3",
+        ]
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
+        server = JupyterLabServer(f"http://127.0.0.1:{port}", token, root, proc, log_path)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                server.api("status", timeout=3)
+                return server
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.3)
+        last_error = server.log_tail()
+        _stop(proc)
+    raise RuntimeError(f"JupyterLab did not start; last log:\n{last_error}")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def jupyter_lab(tmp_path_factory):
+    """A JupyterLab server for the module, serving a scratch mirror of the project."""
+    try:
+        import jupyterlab  # noqa: F401
+    except ImportError:
+        skip_or_fail("jupyterlab is not installed")
+    tmp = tmp_path_factory.mktemp("jupyterlab")
+    root = _prepare_root(tmp)
+    server = _start_lab(tmp, root)
+    try:
+        yield server
+    finally:
+        _stop(server.process)
+
+
+@pytest.fixture(scope="module")
+def chromium_browser():
+    """Headless Debian Chromium driven by Playwright (no browser download)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        skip_or_fail("the 'playwright' package is not installed (pip install -e '.[test]')")
+    if not (os.path.isfile(CHROMIUM_PATH) and os.access(CHROMIUM_PATH, os.X_OK)):
+        skip_or_fail(f"Chromium not found at {CHROMIUM_PATH} (Debian: apt-get install chromium)")
+    pw = sync_playwright().start()
+    try:
+        browser = pw.chromium.launch(executable_path=CHROMIUM_PATH, headless=True, args=CHROMIUM_ARGS)
+    except Exception as exc:  # noqa: BLE001 - report any launch failure the same way
+        pw.stop()
+        skip_or_fail(f"Chromium at {CHROMIUM_PATH} failed to start: {exc}")
+    try:
+        yield browser
+    finally:
+        browser.close()
+        pw.stop()

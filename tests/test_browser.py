@@ -1,0 +1,416 @@
+"""Do what a learner does, in a real browser.
+
+For every course notebook: open it in JupyterLab (headless Debian Chromium driven by
+Playwright), run all cells from the *Run* menu, wait for the kernel to go idle, and
+check that no error is shown.  Then, for every interactive explorer (an ipywidgets
+control -- slider or dropdown -- next to a figure image in a cell's output), move the
+control and check that the figure changes.  Screenshots of each explorer before and
+after go to ``test-artifacts/browser/<notebook>/``.
+
+The fixtures ``jupyter_lab`` and ``chromium_browser`` live in ``conftest.py``; they skip
+when Chromium or Playwright is missing, or fail when ``GRADCOURSE_REQUIRE_BROWSER=1``.
+A harness self-test runs two throw-away notebooks (one clean with an explorer, one
+with an error), so the checks are known to catch what they claim to catch even before
+the course notebooks exist.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted(p.name for p in (REPO_ROOT / "notebooks").glob("*.ipynb"))
+ARTIFACTS = REPO_ROOT / "test-artifacts" / "browser"
+# Per-notebook limit for "Run All" (each course notebook is meant to need < 60 s).
+RUN_TIMEOUT_S = float(os.environ.get("GRADCOURSE_BROWSER_TIMEOUT", "300"))
+FIGURE_TIMEOUT_S = 60.0
+CONTROL_SELECTOR = ".widget-slider, .widget-dropdown"
+
+# --------------------------------------------------------------------------------------
+# JavaScript run in the page.  JupyterLab is started with expose_app_in_browser, so
+# window.jupyterapp is the application; the notebook panel is found by its path.
+# --------------------------------------------------------------------------------------
+_JS_PANEL = """
+(path) => {
+  const app = window.jupyterapp;
+  if (!app) return null;
+  for (const w of Array.from(app.shell.widgets('main'))) {
+    if (w.context && w.context.path === path && w.content && w.content.model) return w;
+  }
+  return null;
+}
+"""
+
+_JS_READY = f"""
+(path) => {{
+  const panel = ({_JS_PANEL})(path);
+  if (!panel || !panel.context.isReady || !panel.sessionContext.isReady) return 'loading';
+  const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+  if (!kernel) return 'no-kernel';
+  return kernel.status;
+}}
+"""
+
+_JS_PROGRESS = f"""
+(path) => {{
+  const panel = ({_JS_PANEL})(path);
+  if (!panel) return null;
+  const prompts = Array.from(panel.content.node.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt'))
+      .map(n => n.textContent.trim());
+  const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+  return {{
+    running: prompts.filter(p => p.includes('*')).length,
+    executed: prompts.filter(p => /\\d/.test(p)).length,
+    status: kernel ? kernel.status : 'no-kernel',
+  }};
+}}
+"""
+
+# Per cell (model order): stderr/error outputs as rendered, widget rendering failures,
+# widget controls and figure images found in the cell's output area.
+_JS_CELLS = f"""
+(path) => {{
+  const panel = ({_JS_PANEL})(path);
+  return panel.content.widgets.map((cell, i) => {{
+    cell.node.setAttribute('data-gc-index', String(i));
+    const out = cell.node.querySelector('.jp-Cell-outputArea');
+    if (!out) return {{index: i, stderr: [], widgetErrors: [], controls: [], images: 0}};
+    const stderr = Array.from(out.querySelectorAll(
+        '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'))
+        .map(n => n.textContent);
+    const widgetErrors = Array.from(out.querySelectorAll('.jupyter-widgets'))
+        .map(n => n.textContent).filter(t => t.includes('Error displaying widget'));
+    const controls = Array.from(out.querySelectorAll('{CONTROL_SELECTOR}'))
+        .map(n => n.classList.contains('widget-dropdown') ? 'dropdown' : 'slider');
+    return {{index: i, stderr, widgetErrors, controls, images: out.querySelectorAll('img').length}};
+  }});
+}}
+"""
+
+_JS_MODEL = f"""(path) => ({_JS_PANEL})(path).content.model.toJSON()"""
+
+# Lines that mark a Python error in rendered stderr text (IPython tracebacks, including
+# SyntaxError, which has no "Traceback" header).
+_ERROR_LINE = re.compile(r"(?m)^\s*(Traceback \(most recent call last\)|[\w.]*(Error|Exception)\b(:.*)?$)")
+
+
+@dataclass
+class Explorer:
+    cell: int
+    control: str
+    changed: bool = False
+    before: Path | None = None
+    after: Path | None = None
+    detail: str = ""
+
+
+@dataclass
+class BrowserRun:
+    """What a learner would have seen: errors, unexecuted cells and explorer behaviour."""
+
+    path: str
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+    unexecuted: list[int] = field(default_factory=list)
+    explorers: list[Explorer] = field(default_factory=list)
+    stderr_notes: list[str] = field(default_factory=list)
+
+    def problems(self) -> list[str]:
+        out = list(self.errors)
+        if self.unexecuted and not self.errors:
+            out.append(f"code cells never ran: {self.unexecuted}")
+        for e in self.explorers:
+            if not e.changed:
+                out.append(f"explorer in cell {e.cell}: moving the {e.control} did not change the figure {e.detail}")
+        return out
+
+
+def _wait(predicate, timeout: float, interval: float = 0.5, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def _accept_dialogs(page) -> None:
+    """Accept a modal dialog if one is open (e.g. kernel selection)."""
+    button = page.locator(".jp-Dialog .jp-Dialog-button.jp-mod-accept")
+    if button.count():
+        button.first.click()
+
+
+def _menu(page, menu: str, item: str) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(f"^{re.escape(menu)}$")).first.click()
+    page.locator(".lm-Menu-content .lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(item)}$")).first.click()
+
+
+def _image_srcs(cell_locator) -> list[str]:
+    return cell_locator.locator(".jp-Cell-outputArea img").evaluate_all("els => els.map(e => e.src)")
+
+
+def _move_control(cell_locator, control: str) -> str:
+    """Move the first control of kind ``control``; returns a description of the move."""
+    widget = cell_locator.locator(".widget-slider" if control == "slider" else ".widget-dropdown").first
+    widget.scroll_into_view_if_needed()
+    if control == "slider":
+        handle = widget.locator(".noUi-handle").first
+        start = handle.get_attribute("aria-valuenow")
+        handle.focus()
+        for key in ("ArrowRight", "ArrowLeft"):  # ArrowLeft when the slider is at its maximum
+            for _ in range(3):
+                handle.press(key)
+                time.sleep(0.15)
+            now = handle.get_attribute("aria-valuenow")
+            if now != start:
+                return f"slider {start} -> {now}"
+        return f"slider stuck at {start}"
+    select = widget.locator("select").first
+    options = select.locator("option").evaluate_all("els => els.map(e => e.value)")
+    current = select.input_value()
+    others = [o for o in options if o != current]
+    if not others:
+        return f"dropdown has a single option {current!r}"
+    select.select_option(others[0])
+    return f"dropdown {current!r} -> {others[0]!r}"
+
+
+def run_in_lab(browser, lab, relpath: str, artifacts: Path) -> BrowserRun:
+    """Open ``relpath`` in JupyterLab, Run All Cells, then exercise every explorer."""
+    artifacts.mkdir(parents=True, exist_ok=True)
+    for old in artifacts.glob("*.png"):
+        old.unlink()
+    result = BrowserRun(relpath)
+    t0 = time.monotonic()
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    console_errors: list[str] = []
+    page.on("pageerror", lambda exc: console_errors.append(str(exc)))
+    try:
+        page.goto(lab.url(f"lab/tree/{relpath}"), wait_until="domcontentloaded", timeout=120_000)
+
+        def ready():
+            _accept_dialogs(page)
+            return page.evaluate(_JS_READY, relpath) == "idle"
+
+        _wait(ready, 120, what=f"{relpath} to open with an idle kernel")
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
+
+        # The learner's action: Run -> Run All Cells.
+        _menu(page, "Run", "Run All Cells")
+        _wait(lambda: (p := page.evaluate(_JS_PROGRESS, relpath)) and (p["running"] or p["executed"]),
+              60, interval=0.2, what="execution to start")
+
+        stable = 0
+
+        def finished():
+            nonlocal stable
+            _accept_dialogs(page)
+            p = page.evaluate(_JS_PROGRESS, relpath)
+            done = p["running"] == 0 and p["status"] == "idle" and lab.kernel_state(relpath) == "idle"
+            stable = stable + 1 if done else 0
+            return stable >= 3
+
+        try:
+            _wait(finished, RUN_TIMEOUT_S, what=f"Run All Cells of {relpath} to finish")
+        except TimeoutError as exc:
+            result.errors.append(str(exc))
+        result.seconds = time.monotonic() - t0
+
+        _check_outputs(page, relpath, result)
+        if not result.errors:
+            _exercise_explorers(page, lab, relpath, artifacts, result)
+        if console_errors:
+            result.stderr_notes.append("page errors: " + " | ".join(console_errors[:5]))
+    finally:
+        try:
+            failing = re.match(r"cell (\d+):", (result.errors or [""])[0])
+            if failing:
+                page.locator(f'[data-gc-index="{failing.group(1)}"]').scroll_into_view_if_needed(timeout=5000)
+            page.screenshot(path=str(artifacts / "page.png"))
+        except Exception:  # noqa: BLE001 - a screenshot must never hide the real failure
+            pass
+        context.close()
+        lab.shutdown_sessions(relpath)
+    return result
+
+
+def _check_outputs(page, relpath: str, result: BrowserRun) -> None:
+    model = page.evaluate(_JS_MODEL, relpath)
+    cells = page.evaluate(_JS_CELLS, relpath)
+    expected = set()
+    for i, cell in enumerate(model["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "raises-exception" in tags:
+            expected.add(i)
+            continue
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                result.errors.append(f"cell {i}: {out.get('ename')}: {out.get('evalue')}")
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        if source.strip() and cell.get("execution_count") is None:
+            result.unexecuted.append(i)
+    for info in cells:
+        if info["index"] in expected:
+            continue
+        for text in info["stderr"]:
+            if _ERROR_LINE.search(text):
+                line = next(m.group(0).strip() for m in _ERROR_LINE.finditer(text))
+                msg = f"cell {info['index']}: error shown on the page: {line}"
+                if not any(msg.split(":")[0] == e.split(":")[0] and line in e for e in result.errors):
+                    result.errors.append(msg)
+            else:
+                result.stderr_notes.append(f"cell {info['index']} stderr: {text.strip()[:200]}")
+        for text in info["widgetErrors"]:
+            result.errors.append(f"cell {info['index']}: {text.strip()[:200]}")
+
+
+def _exercise_explorers(page, lab, relpath: str, artifacts: Path, result: BrowserRun) -> None:
+    cells = page.evaluate(_JS_CELLS, relpath)
+    for info in cells:
+        if not info["controls"] or not info["images"]:
+            continue
+        i = info["index"]
+        control = "slider" if "slider" in info["controls"] else "dropdown"
+        cell = page.locator(f'[data-gc-index="{i}"]')
+        cell.scroll_into_view_if_needed()
+        exp = Explorer(i, control)
+        exp.before = artifacts / f"cell{i:02d}-{control}-before.png"
+        exp.after = artifacts / f"cell{i:02d}-{control}-after.png"
+        output = cell.locator(".jp-Cell-outputArea")
+        output.screenshot(path=str(exp.before))
+        before = _image_srcs(cell)
+        move = _move_control(cell, control)
+
+        def cell_errors() -> list[str]:
+            info_now = next(c for c in page.evaluate(_JS_CELLS, relpath) if c["index"] == i)
+            return [t for t in info_now["stderr"] if _ERROR_LINE.search(t)] + info_now["widgetErrors"]
+
+        def settled():
+            srcs = _image_srcs(cell)
+            return (srcs and srcs != before) or cell_errors()
+
+        try:
+            _wait(settled, FIGURE_TIMEOUT_S, what="the figure to change")
+            _wait(lambda: lab.kernel_state(relpath) == "idle", FIGURE_TIMEOUT_S, what="the kernel to go idle")
+            time.sleep(0.5)
+            after_srcs = _image_srcs(cell)
+            exp.changed = bool(after_srcs) and after_srcs != before
+        except TimeoutError as exc:
+            exp.detail = f"({move}; {exc})"
+        output.screenshot(path=str(exp.after))
+        exp.detail = exp.detail or f"({move})"
+        result.explorers.append(exp)
+        # The callback may have raised inside the widget's output area.
+        for text in cell_errors():
+            line = next((m.group(0).strip() for m in _ERROR_LINE.finditer(text)), text.strip()[:200])
+            result.errors.append(f"cell {i}: after moving the {control}: {line}")
+
+
+def _report(run: BrowserRun) -> str:
+    lines = [f"{run.path}: {run.seconds:.1f}s to run all cells, {len(run.explorers)} explorer(s)"]
+    lines += [f"  explorer cell {e.cell}: {e.control} changed={e.changed} {e.detail}" for e in run.explorers]
+    lines += [f"  note: {n}" for n in run.stderr_notes]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------
+# The course notebooks
+# --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_in_jupyterlab(name, jupyter_lab, chromium_browser):
+    run = run_in_lab(chromium_browser, jupyter_lab, f"notebooks/{name}", ARTIFACTS / Path(name).stem)
+    print(_report(run))
+    problems = run.problems()
+    assert not problems, f"{name} in JupyterLab:\n  " + "\n  ".join(problems) + "\n" + _report(run)
+
+
+# --------------------------------------------------------------------------------------
+# Harness self-test on throw-away notebooks (written into the scratch server root only)
+# --------------------------------------------------------------------------------------
+
+def _code(src: str, tags=()):
+    return {"cell_type": "code", "execution_count": None, "metadata": {"tags": list(tags)},
+            "outputs": [], "source": src}
+
+
+def _write_notebook(path: Path, cells) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nb = {
+        "cells": cells,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                     "language_info": {"name": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    for k, cell in enumerate(nb["cells"]):
+        cell["id"] = f"cell-{k}"
+    path.write_text(json.dumps(nb, indent=1))
+
+
+_EXPLORER_SRC = """\
+def show(depth=3, act="tanh"):
+    x = np.linspace(-3, 3, 101)
+    y = x
+    for _ in range(depth):
+        y = np.tanh(2 * y) if act == "tanh" else np.maximum(y, 0) * 1.5
+    fig, ax = plt.subplots(figsize=(4, 2.5))
+    ax.plot(x, y)
+    ax.set_title(f"depth={depth} act={act}")
+    plt.show()
+widgets.interact(show, depth=widgets.IntSlider(3, 1, 10, continuous_update=False),
+                 act=widgets.Dropdown(options=["tanh", "relu"]));"""
+
+
+def test_browser_harness_self_check(jupyter_lab, chromium_browser):
+    """The harness runs a clean notebook, moves its explorer, and catches errors."""
+    root = jupyter_lab.root / "_harness"
+    setup = _code("%matplotlib inline\nimport sys\nimport numpy as np\nimport matplotlib.pyplot as plt\n"
+                  "import ipywidgets as widgets\nprint('a harmless warning', file=sys.stderr)")
+    _write_notebook(root / "clean.ipynb", [
+        setup,
+        _code(_EXPLORER_SRC),
+        _code('widgets.interact(show, depth=widgets.fixed(4), act=widgets.Dropdown(options=["tanh", "relu"]));'),
+        _code("raise ValueError('expected: tagged raises-exception')", tags=["raises-exception"]),
+        _code("print('still runs after an expected error')"),
+    ])
+    _write_notebook(root / "broken.ipynb", [
+        setup,
+        _code("1 / 0"),
+        _code("print('never reached')"),
+    ])
+    clean = run_in_lab(chromium_browser, jupyter_lab, "_harness/clean.ipynb", ARTIFACTS / "_harness_clean")
+    print(_report(clean))
+    assert clean.problems() == []
+    assert [(e.cell, e.control, e.changed) for e in clean.explorers] == [(1, "slider", True), (2, "dropdown", True)]
+    assert clean.explorers[0].before.stat().st_size > 0 and clean.explorers[0].after.stat().st_size > 0
+    assert any("harmless warning" in n for n in clean.stderr_notes)
+
+    _write_notebook(root / "fragile.ipynb", [
+        setup,
+        _code(_EXPLORER_SRC.replace("    x = np.linspace", "    assert depth == 3, f'cannot draw depth={depth}'\n    x = np.linspace")),
+    ])
+    fragile = run_in_lab(chromium_browser, jupyter_lab, "_harness/fragile.ipynb", ARTIFACTS / "_harness_fragile")
+    print(_report(fragile))
+    assert any("after moving the slider" in e and "AssertionError" in e for e in fragile.errors), fragile.errors
+
+    broken = run_in_lab(chromium_browser, jupyter_lab, "_harness/broken.ipynb", ARTIFACTS / "_harness_broken")
+    print(_report(broken))
+    assert any("ZeroDivisionError" in e for e in broken.errors), broken.errors
+    assert broken.unexecuted == [2]
+    assert broken.problems()
