@@ -83,7 +83,7 @@ _JS_CELLS = f"""
   return panel.content.widgets.map((cell, i) => {{
     cell.node.setAttribute('data-gc-index', String(i));
     const out = cell.node.querySelector('.jp-Cell-outputArea');
-    if (!out) return {{index: i, stderr: [], widgetErrors: [], controls: [], images: 0}};
+    if (!out) return {{index: i, stderr: [], widgetErrors: [], controls: [], images: 0, figureAsText: false}};
     const stderr = Array.from(out.querySelectorAll(
         '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'))
         .map(n => n.textContent);
@@ -91,7 +91,8 @@ _JS_CELLS = f"""
         .map(n => n.textContent).filter(t => t.includes('Error displaying widget'));
     const controls = Array.from(out.querySelectorAll('{CONTROL_SELECTOR}'))
         .map(n => n.classList.contains('widget-dropdown') ? 'dropdown' : 'slider');
-    return {{index: i, stderr, widgetErrors, controls, images: out.querySelectorAll('img').length}};
+    const figureAsText = /<Figure size [^>]*>/.test(out.textContent);
+    return {{index: i, stderr, widgetErrors, controls, images: out.querySelectorAll('img').length, figureAsText}};
   }});
 }}
 """
@@ -223,14 +224,16 @@ def run_in_lab(browser, lab, relpath: str, artifacts: Path) -> BrowserRun:
             stable = stable + 1 if done else 0
             return stable >= 3
 
+        timed_out = False
         try:
             _wait(finished, RUN_TIMEOUT_S, what=f"Run All Cells of {relpath} to finish")
         except TimeoutError as exc:
             result.errors.append(str(exc))
+            timed_out = True
         result.seconds = time.monotonic() - t0
 
         _check_outputs(page, relpath, result)
-        if not result.errors:
+        if not timed_out:  # explorers above a failing cell are live and still worth checking
             _exercise_explorers(page, lab, relpath, artifacts, result)
         if console_errors:
             result.stderr_notes.append("page errors: " + " | ".join(console_errors[:5]))
@@ -277,6 +280,10 @@ def _check_outputs(page, relpath: str, result: BrowserRun) -> None:
                 result.stderr_notes.append(f"cell {info['index']} stderr: {text.strip()[:200]}")
         for text in info["widgetErrors"]:
             result.errors.append(f"cell {info['index']}: {text.strip()[:200]}")
+        if info["figureAsText"] and not info["images"]:
+            result.errors.append(
+                f"cell {info['index']}: a matplotlib Figure is shown as text ('<Figure size ...>') instead of an "
+                "image: the inline backend's formatters are not active when it is displayed")
 
 
 def _exercise_explorers(page, lab, relpath: str, artifacts: Path, result: BrowserRun) -> None:
@@ -408,6 +415,14 @@ def test_browser_harness_self_check(jupyter_lab, chromium_browser):
     fragile = run_in_lab(chromium_browser, jupyter_lab, "_harness/fragile.ipynb", ARTIFACTS / "_harness_fragile")
     print(_report(fragile))
     assert any("after moving the slider" in e and "AssertionError" in e for e in fragile.errors), fragile.errors
+
+    _write_notebook(root / "textfig.ipynb", [
+        _code("from matplotlib.figure import Figure\nfrom IPython.display import display\n"
+              "fig = Figure()\nfig.add_subplot().plot([1, 2])\ndisplay(fig)"),
+    ])
+    textfig = run_in_lab(chromium_browser, jupyter_lab, "_harness/textfig.ipynb", ARTIFACTS / "_harness_textfig")
+    print(_report(textfig))
+    assert any("shown as text" in e for e in textfig.errors), textfig.errors
 
     broken = run_in_lab(chromium_browser, jupyter_lab, "_harness/broken.ipynb", ARTIFACTS / "_harness_broken")
     print(_report(broken))
