@@ -68,6 +68,7 @@ _JS_PROGRESS = f"""
       .map(n => n.textContent.trim());
   const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
   return {{
+    cells: prompts.length,
     running: prompts.filter(p => p.includes('*')).length,
     executed: prompts.filter(p => /\\d/.test(p)).length,
     status: kernel ? kernel.status : 'no-kernel',
@@ -211,7 +212,7 @@ def run_in_lab(browser, lab, relpath: str, artifacts: Path) -> BrowserRun:
 
         # The learner's action: Run -> Run All Cells.
         _menu(page, "Run", "Run All Cells")
-        _wait(lambda: (p := page.evaluate(_JS_PROGRESS, relpath)) and (p["running"] or p["executed"]),
+        _wait(lambda: (p := page.evaluate(_JS_PROGRESS, relpath)) and (p["running"] or p["executed"] or not p["cells"]),
               60, interval=0.2, what="execution to start")
 
         stable = 0
