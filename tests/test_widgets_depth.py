@@ -96,3 +96,10 @@ def test_explorer_without_finite_theory_shows_points_only():
 def test_explorer_validates_activation():
     with pytest.raises(ValueError, match="activation"):
         depth_explorer(activation="relu", activations=("tanh",), show=False)
+
+
+def test_backward_profile_measures_norms_whose_squares_underflow_float32():
+    p = backward_profile(50, 1.0, 0.0, "sigmoid", width=128, key=jax.random.PRNGKey(2))
+    assert np.all(p.measured > 0) and p.measured[0] < 1e-30  # ‖c‖² < 1e-60 is not representable in float32
+    slope = np.polyfit(p.layers, np.log(p.measured), 1)[0]
+    assert slope == pytest.approx(-0.5 * np.log(p.chi1), abs=0.03)

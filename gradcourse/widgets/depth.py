@@ -37,9 +37,18 @@ class BackwardProfile(NamedTuple):
     q_in: float  # pre-activation variance the inputs were drawn at (q* when finite, else 1)
 
 
+def _scaled_norms(cs: jax.Array) -> jax.Array:
+    """‖c_l‖ per layer, computed as m_l ‖c_l / m_l‖ with m_l = max |c_l|: squaring values below ~1e-19
+    would underflow float32 (a sigmoid stack reaches them within 50 layers), scaling first does not."""
+    axes = tuple(range(1, cs.ndim))
+    m = jnp.max(jnp.abs(cs), axis=axes, keepdims=True)
+    safe = jnp.where(m > 0, m, 1.0)
+    return jnp.squeeze(safe, axes) * signal_norms(cs / safe)
+
+
 @functools.partial(jax.jit, static_argnums=0)
 def _measure(activation: Any, params: dict, x: jax.Array, u: jax.Array) -> jax.Array:
-    return signal_norms(vjp_chain(Stacked(dense_layer(activation), params), x, u))
+    return _scaled_norms(vjp_chain(Stacked(dense_layer(activation), params), x, u))
 
 
 def _input_variance(activation: Any, sigma_w2: float, sigma_b2: float) -> tuple[float, float]:
