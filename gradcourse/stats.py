@@ -1,0 +1,349 @@
+"""Per-layer diagnostics: activation statistics, gradient/update-to-parameter ratios, NaN hunting.
+
+Everything here is a pure function of arrays (or of a model and an input) and prints nothing;
+the notebooks decide what to show.
+
+* ``activation_stats(hs, activation)``: mean, standard deviation, saturated and dead fractions
+  of every h_l in the output of ``gc.forward``.
+* ``grad_to_param_ratio(grads, params)`` / ``update_to_param_ratio(updates, params)``:
+  ‖g‖ / ‖p‖ per parameter leaf, labelled like ``gc.layer_norms``.
+* ``find_nonfinite(model, x, loss)``: the first h_l (forward) or ∂loss/∂h_l (backward) that
+  holds a NaN or an Inf; ``find_nonfinite_step(values)``: the first bad step of a history.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .activations import ACTIVATIONS, Activation
+from .chains import backward
+from .model import Model, Stacked, as_model, check_input, forward
+from .norms import _is_array, layer_norms, path_label
+
+__all__ = [
+    "ActivationStats",
+    "NonfiniteReport",
+    "activation_stats",
+    "find_nonfinite",
+    "find_nonfinite_step",
+    "grad_to_param_ratio",
+    "update_to_param_ratio",
+]
+
+# Bounded activations and how a value counts as saturated (s = the ``saturation`` threshold).
+_SATURATING_SYMMETRIC = ("tanh", "erf")  # range (-1, 1): saturated when |h| > s
+_SATURATING_SIGMOID = ("sigmoid",)  # range (0, 1): saturated when h < 1 - s or h > s
+# Activations with an "off" side: h <= 0 exactly when the pre-activation z <= 0, where the
+# derivative is 0 (relu) or small (leaky_relu 0.01, elu/selu/gelu/silu tails).
+_CAN_DIE = ("relu", "leaky_relu", "elu", "selu", "gelu", "silu")
+# Activations that cannot die (their derivative never vanishes on a half-line): frac_dead = 0.
+_CANNOT_DIE = ("linear", "tanh", "erf", "sigmoid")
+
+
+# --------------------------------------------------------------------------- activation statistics
+
+
+class ActivationStats(NamedTuple):
+    """Per-layer statistics of h_0 ... h_L; every field has shape (L+1,). A pytree (works under jit).
+
+    ``mean``, ``std``: over all entries of h_l (batch and units together; population std, ddof=0).
+    ``frac_saturated``: fraction of entries in the flat tails of a bounded activation (NaN when the
+    activation is not bounded or not known). ``frac_dead``: fraction of units (last axis) with
+    h ≤ 0 for every example (0 for activations that cannot die, NaN when unknown).
+    """
+
+    mean: jax.Array
+    std: jax.Array
+    frac_saturated: jax.Array
+    frac_dead: jax.Array
+
+
+def _activation_key(activation: str | Activation | None) -> str | None:
+    """The name in ``ACTIVATIONS`` of ``activation`` (a name or one of its functions), or None."""
+    if activation is None:
+        return None
+    if isinstance(activation, str):
+        if activation not in ACTIVATIONS:
+            names = ", ".join(repr(n) for n in ACTIVATIONS)
+            raise ValueError(f"activation: unknown name {activation!r}; expected None or one of {names}")
+        return activation
+    if callable(activation):
+        for name, fn in ACTIVATIONS.items():
+            if fn is activation:
+                return name
+        return None  # an unknown callable: statistics that need the activation's shape are NaN
+    raise TypeError(f"activation: expected None, a name (str) or a function, got {type(activation).__name__}")
+
+
+def _float(h: jax.Array) -> jax.Array:
+    """h as float32 or wider, so float16 statistics do not overflow."""
+    return h.astype(jnp.promote_types(h.dtype, jnp.float32))
+
+
+def _check_signal(h: Any, name: str) -> jax.Array:
+    if not hasattr(h, "dtype"):
+        try:
+            h = jnp.asarray(h)
+        except TypeError as e:
+            raise TypeError(f"{name}: expected an array, got {type(h).__name__}") from e
+    if not (jnp.issubdtype(h.dtype, jnp.floating) or jnp.issubdtype(h.dtype, jnp.integer)):
+        raise TypeError(f"{name}: expected a real (floating-point) array, got dtype {jnp.dtype(h.dtype).name}")
+    return jnp.asarray(h)
+
+
+def _layer_stats(h: jax.Array, key: str | None, saturation: float) -> tuple[jax.Array, ...]:
+    """(mean, std, frac_saturated, frac_dead) of one layer's h, as float scalars."""
+    h = _float(h)
+    mean, std = jnp.mean(h), jnp.std(h)
+    nan = jnp.array(jnp.nan, h.dtype)
+    if key in _SATURATING_SYMMETRIC:
+        sat = jnp.mean(jnp.abs(h) > saturation)
+    elif key in _SATURATING_SIGMOID:
+        sat = jnp.mean((h < 1.0 - saturation) | (h > saturation))
+    else:
+        sat = nan
+    if key in _CAN_DIE:
+        off = h <= 0
+        if h.ndim >= 2:  # units on the last axis, examples on all the others
+            off = jnp.all(off, axis=tuple(range(h.ndim - 1)))
+        dead = jnp.mean(off)
+    elif key in _CANNOT_DIE:
+        dead = jnp.zeros((), h.dtype)
+    else:
+        dead = nan
+    return mean, std, sat.astype(h.dtype), dead.astype(h.dtype)
+
+
+# jitted once per (shape, dtype, activation, saturation): eager use compiles one small program
+_layer_stats_jit = jax.jit(_layer_stats, static_argnums=(1, 2))
+_stacked_stats_jit = jax.jit(lambda hs, key, s: jax.vmap(lambda h: _layer_stats(h, key, s))(hs), static_argnums=(1, 2))
+
+
+def activation_stats(
+    hs: Sequence[jax.Array] | jax.Array,
+    activation: str | Activation | None = None,
+    *,
+    saturation: float = 0.99,
+) -> ActivationStats:
+    """Mean, std, saturated fraction and dead-unit fraction of each h_l, each of shape (L+1,).
+
+    ``hs`` is the output of ``gc.forward``: a list of L+1 arrays (shapes may differ) or one
+    stacked array of shape (L+1, batch, ..., width). Entry 0 is the input x, to which no
+    activation was applied; its saturated / dead entries just apply the same rule to x's values
+    (slice ``[1:]`` to plot hidden layers only). With s = ``saturation`` and units on the last axis:
+
+    * ``mean`` = E[h], ``std`` = sqrt(E[h²] − E[h]²) over all entries of h_l.
+    * ``frac_saturated``: tanh, erf → P(|h| > s); sigmoid → P(h < 1−s or h > s) (both tails);
+      anything else (ReLU family, linear, ``None``, an unknown callable) → NaN, since those are not
+      bounded on both sides.
+    * ``frac_dead``: for relu, leaky_relu, elu, selu, gelu, silu (h ≤ 0 exactly when the
+      pre-activation is ≤ 0, the flat side) → the fraction of units with h ≤ 0 for *every*
+      example (all axes but the last); for linear, tanh, erf, sigmoid → 0 (no flat half-line:
+      their units cannot die); ``None`` or an unknown callable → NaN.
+
+    ``activation`` is a name from ``gc.ACTIVATIONS`` or one of its functions (``jnp.tanh``,
+    ``jax.nn.relu``, ...). Statistics are computed in float32 or wider. Works under ``jit``
+    (with ``activation`` and ``saturation`` static).
+    """
+    key = _activation_key(activation)
+    if isinstance(saturation, bool) or not isinstance(saturation, (int, float)):
+        raise TypeError(f"saturation: expected a number in (0, 1), got {type(saturation).__name__}")
+    if not 0.0 < saturation < 1.0:
+        raise ValueError(f"saturation: expected a number strictly between 0 and 1, got {saturation}")
+    if key in _SATURATING_SIGMOID and saturation <= 0.5:
+        raise ValueError(
+            f"saturation: for sigmoid the two tails are h < 1 - s and h > s, so s must be above 0.5; got {saturation}"
+        )
+    saturation = float(saturation)
+
+    if isinstance(hs, (list, tuple)):
+        if not hs:
+            raise ValueError("hs: expected at least one array (h_0 ... h_L), got an empty sequence")
+        rows = [_layer_stats_jit(_check_signal(h, f"hs[{i}]"), key, saturation) for i, h in enumerate(hs)]
+        return ActivationStats(*(jnp.stack(col) for col in zip(*rows)))
+    if not hasattr(hs, "shape"):
+        raise TypeError(
+            f"hs: expected the output of gc.forward (a list of arrays or one stacked array (L+1, ...)), "
+            f"got {type(hs).__name__}"
+        )
+    hs = _check_signal(hs, "hs")
+    if hs.ndim == 0:
+        raise ValueError("hs: expected a stacked array with a leading layer axis (L+1, batch, ...), got a scalar")
+    return ActivationStats(*_stacked_stats_jit(hs, key, saturation))
+
+
+# --------------------------------------------------------------------------- ratios
+
+
+def _ratio(num: Any, params: Any, stacked: bool, name: str) -> dict[str, jax.Array]:
+    if not isinstance(stacked, bool):
+        raise TypeError(f"stacked: expected True or False, got {type(stacked).__name__}")
+    for tree, what in ((num, name), (params, "params")):
+        if not jax.tree_util.tree_leaves(tree):
+            raise ValueError(f"{what}: expected a pytree with at least one array leaf, found none")
+    shapes_n = {k: jnp.shape(v) for k, v in _labelled(num).items()}
+    shapes_p = {k: jnp.shape(v) for k, v in _labelled(params).items()}
+    if shapes_n.keys() != shapes_p.keys():
+        missing = sorted(shapes_p.keys() - shapes_n.keys())
+        extra = sorted(shapes_n.keys() - shapes_p.keys())
+        raise ValueError(
+            f"{name}: its leaves must match those of params; missing {missing}, unexpected {extra}"
+        )
+    for k in shapes_p:
+        if shapes_n[k] != shapes_p[k]:
+            raise ValueError(f"{name}: leaf {k!r} has shape {shapes_n[k]} but params[{k!r}] has shape {shapes_p[k]}")
+    norms_n = layer_norms(num, stacked=stacked)
+    norms_p = layer_norms(params, stacked=stacked)
+    return {k: norms_n[k] / norms_p[k] for k in norms_p}
+
+
+def _labelled(tree: Any) -> dict[str, Any]:
+    return {path_label(p) or "<root>": leaf for p, leaf in jax.tree_util.tree_leaves_with_path(tree) if _is_array(leaf)}
+
+
+def grad_to_param_ratio(grads: Any, params: Any, *, stacked: bool = False) -> dict[str, jax.Array]:
+    """‖g‖ / ‖p‖ for every leaf, keyed by the labels of ``gc.layer_norms`` (e.g. ``"W"``, ``"layers/3/W"``).
+
+    ``grads`` has the structure and shapes of ``params`` (as ``jax.grad`` returns). With
+    ``stacked=True`` every leaf has a leading depth axis and each entry is an array of shape
+    (L,): one ratio per depth index. It says how large a plain SGD step lr·g is relative to the
+    weights (the relative step is lr times this). A leaf with ‖p‖ = 0 (a zero-initialised bias)
+    gives inf (or NaN when ‖g‖ = 0 too). Works under ``jit``.
+    """
+    return _ratio(grads, params, stacked, "grads")
+
+
+def update_to_param_ratio(updates: Any, params: Any, *, stacked: bool = False) -> dict[str, jax.Array]:
+    """‖Δp‖ / ‖p‖ for every leaf, where ``updates`` are the optimizer's updates (``optax`` ``update``).
+
+    The "update-to-data ratio" of Karpathy's *makemore part 3* (2022): plotted as log10 during
+    training, healthy layers sit near 1e-3 (−3); far below means the layer barely learns, far
+    above means the step is too large for the weights. (Karpathy uses std(Δp)/std(p), which
+    equals this ratio for mean-zero tensors.) Same labels, ``stacked`` and zero-norm behaviour as
+    ``grad_to_param_ratio``.
+    """
+    return _ratio(updates, params, stacked, "updates")
+
+
+# --------------------------------------------------------------------------- non-finite values
+
+
+@dataclass(frozen=True)
+class NonfiniteReport:
+    """Where the first NaN / Inf appears. All fields but ``message`` are None when all is finite.
+
+    ``stage``: ``"forward"`` (an activation h_l), ``"loss"`` (h_L finite but loss(h_L) is not) or
+    ``"backward"`` (a backward signal ∂loss/∂h_l). ``layer``: that l (0 = the input x, L = the
+    output); ``None`` for ``"loss"``. ``count``: non-finite entries in that array, of ``size``.
+    ``str(report)`` is ``message``.
+    """
+
+    stage: str | None
+    layer: int | None
+    count: int | None
+    size: int | None
+    message: str
+
+    @property
+    def finite(self) -> bool:
+        """True when nothing non-finite was found."""
+        return self.stage is None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _bad_counts(hs: Sequence[jax.Array] | jax.Array) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Per layer: number of NaN entries, number of ±Inf entries, and the size of h_l."""
+    if isinstance(hs, (list, tuple)):
+        arrs = [np.asarray(h) for h in hs]
+        nan = np.array([np.count_nonzero(np.isnan(a)) for a in arrs])
+        inf = np.array([np.count_nonzero(np.isinf(a)) for a in arrs])
+        return nan, inf, [a.size for a in arrs]
+    a = np.asarray(hs).reshape(hs.shape[0], -1)
+    return np.isnan(a).sum(axis=1), np.isinf(a).sum(axis=1), [a.shape[1]] * a.shape[0]
+
+
+def _where(l: int, stacked: bool, backward: bool) -> str:
+    what = f"∂loss/∂h_{l}" if backward else f"h_{l}"
+    if l == 0:
+        return f"{what} (at the input x)"
+    if stacked:
+        return f"{what} (the output of layer {l}, depth index {l - 1} of the stacked params)"
+    return f"{what} (the output of layer {l}, model[{l - 1}])"
+
+
+def _kinds(nan: int, inf: int) -> str:
+    return ", ".join(p for p in (f"{nan} NaN" if nan else "", f"{inf} Inf" if inf else "") if p)
+
+
+def find_nonfinite(model: Model, x: jax.Array, loss: Callable[[jax.Array], jax.Array] | None = None) -> NonfiniteReport:
+    """Find the first NaN / Inf in the forward pass, then the loss, then the backward pass.
+
+    Runs ``gc.forward(model, x)`` and reports the lowest l whose h_l has a non-finite entry. If
+    all h_l are finite and ``loss`` (h_L -> scalar) is given, checks loss(h_L), then runs
+    ``gc.backward(model, x, loss)`` and reports the *highest* l whose ∂loss/∂h_l is non-finite:
+    the first layer the reverse pass reaches going from L down to 0. Without ``loss`` only the
+    forward pass is checked (and the message says so). Returns a ``NonfiniteReport``.
+    """
+    m = as_model(model)
+    x = check_input(x)
+    if loss is not None and not callable(loss):
+        raise TypeError(f"loss: expected None or a function h_L -> scalar, got {type(loss).__name__}")
+    stacked = isinstance(m, Stacked)
+    hs = forward(m, x)
+    nan, inf, sizes = _bad_counts(hs)
+    bad = np.flatnonzero(nan + inf)
+    if bad.size:
+        l = int(bad[0])
+        n = int(nan[l] + inf[l])
+        msg = f"forward pass: {_where(l, stacked, False)} has {n} non-finite of {sizes[l]} entries ({_kinds(nan[l], inf[l])})"
+        msg += f"; h_0 ... h_{l - 1} are finite" if l > 0 else ""
+        return NonfiniteReport("forward", l, n, sizes[l], msg)
+    depth = len(sizes) - 1
+    if loss is None:
+        return NonfiniteReport(None, None, None, None, f"all finite (forward pass, h_0 ... h_{depth}; pass a loss to check the backward pass too)")
+    value = np.asarray(loss(hs[-1]))
+    if value.shape != ():
+        raise ValueError(f"loss: must return a scalar (shape ()), got {value.shape}; reduce it, e.g. with jnp.mean")
+    if not np.isfinite(value):
+        return NonfiniteReport("loss", None, 1, 1, f"loss: h_0 ... h_{depth} are finite but loss(h_{depth}) = {value}")
+    gs = backward(m, x, loss)
+    nan, inf, sizes = _bad_counts(gs)
+    bad = np.flatnonzero(nan + inf)
+    if bad.size:
+        l = int(bad[-1])
+        n = int(nan[l] + inf[l])
+        msg = f"backward pass: {_where(l, stacked, True)} has {n} non-finite of {sizes[l]} entries ({_kinds(nan[l], inf[l])})"
+        msg += f"; the forward pass, the loss and ∂loss/∂h_{depth} ... ∂loss/∂h_{l + 1} are finite" if l < depth else "; the forward pass and the loss are finite"
+        return NonfiniteReport("backward", l, n, sizes[l], msg)
+    return NonfiniteReport(None, None, None, None, f"all finite (forward pass, loss and backward pass, layers 0 ... {depth})")
+
+
+def find_nonfinite_step(values: Sequence[Any] | jax.Array) -> int | None:
+    """Index of the first step whose value is NaN or ±Inf, or None if every step is finite.
+
+    ``values`` is a per-step history along axis 0: a list of numbers (a loss curve), a list of
+    per-step arrays of equal shape, or an array of shape (steps, ...); a step counts as
+    non-finite when any of its entries is.
+    """
+    if isinstance(values, (str, bytes, dict)) or not (hasattr(values, "shape") or isinstance(values, Sequence)):
+        raise TypeError(f"values: expected a sequence or an array of per-step values, got {type(values).__name__}")
+    if isinstance(values, Sequence) and len(values) == 0:
+        return None
+    try:
+        arr = np.asarray(values)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"values: could not stack the per-step values into an array ({e})") from e
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise TypeError(f"values: expected numbers (per-step values of equal shape), got dtype {arr.dtype}")
+    if arr.ndim == 0:
+        raise ValueError("values: expected a sequence of per-step values, got a single scalar")
+    bad = ~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1)
+    idx = np.flatnonzero(bad)
+    return int(idx[0]) if idx.size else None
+
