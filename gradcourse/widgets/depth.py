@@ -19,7 +19,7 @@ import numpy as np
 from ..activations import activation_name, get_activation
 from ..chains import vjp_chain
 from ..model import Stacked
-from ..nets import dense_layer, mlp_params
+from ..nets import _non_negative, _positive_int, dense_layer, mlp_params
 from ..norms import signal_norms
 
 __all__ = ["BackwardProfile", "DepthExplorer", "backward_profile", "depth_explorer"]
@@ -78,8 +78,6 @@ def backward_profile(
     where q* is 0 or infinite, z ~ N(0, 1). Measured: ‖∂L/∂h_l‖ / ‖∂L/∂h_L‖ for L = ⟨h_L, u⟩,
     u ~ N(0, 1); theory: χ₁^{(L-l)/2}. Both have shape (L+1,).
     """
-    from ..nets import _non_negative, _positive_int
-
     depth = _positive_int(depth, "depth")
     width = _positive_int(width, "width")
     batch = _positive_int(batch, "batch")
