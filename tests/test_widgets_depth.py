@@ -87,10 +87,11 @@ def test_explorer_updates_its_display_handle():
     assert Handle.figures == [ex.figure]
 
 
-def test_explorer_without_finite_theory_shows_points_only():
+def test_explorer_without_finite_theory_shows_points_only(monkeypatch):
+    monkeypatch.setattr(gc.theory, "chi1", lambda *args: float("nan"))  # no finite mean-field gain
     ex = depth_explorer(depth=6, sigma_w2=3.0, activation="gelu", width=32, show=False)
-    assert not np.isfinite(ex.profile.chi1)
-    assert len(ex.ax.get_lines()) == 1
+    assert not np.isfinite(ex.profile.chi1) and np.isnan(ex.profile.theory).all()
+    assert len(ex.ax.get_lines()) == 1 and "no finite" in ex.ax.get_title()
 
 
 def test_explorer_validates_activation():
