@@ -5,7 +5,6 @@ import math
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 
 import gradcourse as gc
@@ -106,4 +105,4 @@ def test_summary():
     for q in ex.sheet.exercises:
         q.check(q.reference)
     assert ex.sheet.summary().passed
-    assert np.isfinite(len(ex.sheet.exercises))
+    assert len(ex.sheet.exercises) == 4

@@ -13,6 +13,7 @@ import numpy as np
 from scipy import integrate, special
 
 from ..activations import Activation, activation_name, get_activation
+from .norms import _series as one_series
 
 __all__ = ["activation_comparison", "activation_derivatives", "activation_histograms", "layer_profile", "relu_dead_fraction"]
 
@@ -22,16 +23,7 @@ def _series(data: Any, name: str) -> dict[str, np.ndarray]:
     items = dict(data) if isinstance(data, Mapping) else {"measured": data}
     if not items:
         raise ValueError(f"{name}: expected at least one series, got an empty mapping")
-    out = {}
-    for label, v in items.items():
-        try:
-            a = np.asarray(v, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(f"{name}[{label!r}]: expected an array of numbers, got {type(v).__name__}") from None
-        if a.ndim != 1 or a.size == 0:
-            raise ValueError(f"{name}[{label!r}]: expected a non-empty 1-D array (one value per layer), got shape {a.shape}")
-        out[str(label)] = a
-    return out
+    return {str(label): one_series(v, f"{name}[{label!r}]") for label, v in items.items()}
 
 
 def layer_profile(
