@@ -169,16 +169,22 @@ def _move_control(cell_locator, control: str) -> str:
     widget.scroll_into_view_if_needed()
     if control == "slider":
         handle = widget.locator(".noUi-handle").first
-        start = handle.get_attribute("aria-valuenow")
+
+        def state():  # aria-valuenow alone is rounded (1.76 and 1.79 both read "1.8")
+            readout = widget.locator(".widget-readout")
+            text = readout.first.text_content() if readout.count() else ""
+            return (text or "").strip(), handle.get_attribute("aria-valuetext"), handle.get_attribute("aria-valuenow")
+
+        start = state()
         handle.focus()
-        for key in ("ArrowRight", "ArrowLeft"):  # ArrowLeft when the slider is at its maximum
+        for key in ("ArrowRight", "ArrowLeft"):  # ArrowLeft only when the slider is at its maximum
             for _ in range(3):
                 handle.press(key)
                 time.sleep(0.15)
-            now = handle.get_attribute("aria-valuenow")
+            now = state()
             if now != start:
-                return f"slider {start} -> {now}"
-        return f"slider stuck at {start}"
+                return f"slider {start[0] or start[1]} -> {now[0] or now[1]}"
+        return f"slider stuck at {start[0] or start[1]}"
     select = widget.locator("select").first
     options = select.locator("option").evaluate_all("els => els.map(e => e.value)")
     current = select.input_value()
