@@ -32,7 +32,7 @@ NOTEBOOKS = sorted(p.name for p in (REPO_ROOT / "notebooks").glob("*.ipynb"))
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "browser"
 # Per-notebook limit for "Run All" (each course notebook is meant to need < 60 s).
 RUN_TIMEOUT_S = float(os.environ.get("GRADCOURSE_BROWSER_TIMEOUT", "300"))
-FIGURE_TIMEOUT_S = 60.0
+FIGURE_TIMEOUT_S = float(os.environ.get("GRADCOURSE_FIGURE_TIMEOUT", "120"))
 CONTROL_SELECTOR = ".widget-slider, .widget-dropdown"
 
 # --------------------------------------------------------------------------------------
