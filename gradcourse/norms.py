@@ -38,8 +38,15 @@ def _wide(x: jax.Array) -> jax.Array:
 
 
 def l2(x: jax.Array, axis: Any = None) -> jax.Array:
-    """sqrt(Σ x²) over ``axis`` (all axes by default), accumulated in float32 or wider."""
-    return jnp.sqrt(jnp.sum(jnp.square(_wide(x)), axis=axis))
+    """sqrt(Σ x²) over ``axis`` (all axes by default), accumulated in float32 or wider.
+
+    Computed as m·sqrt(Σ (x/m)²) with m = max |x|, so neither tiny entries (whose squares would
+    underflow to 0, e.g. a vanished gradient of 1e-25) nor huge ones (whose squares overflow) are lost.
+    """
+    x = _wide(x)
+    m = jnp.max(jnp.abs(x), axis=axis, keepdims=True)
+    safe = jnp.where((m > 0) & jnp.isfinite(m), m, 1.0)
+    return jnp.squeeze(safe, axis=axis) * jnp.sqrt(jnp.sum(jnp.square(x / safe), axis=axis))
 
 
 def _is_array(leaf: Any) -> bool:
@@ -94,7 +101,7 @@ def mean_square(hs: Sequence[jax.Array] | jax.Array) -> jax.Array:
     if isinstance(hs, (list, tuple)):
         if not hs:
             raise ValueError("hs: expected at least one array, got an empty sequence")
-        return jnp.stack([jnp.mean(jnp.square(_wide(h))) for h in hs])
+        return jnp.stack([jnp.mean(jnp.square(_wide(h))) for h in hs])  # a mean square below 1e-38 reads 0
     hs = jnp.asarray(hs)
     if hs.ndim == 0:
         raise ValueError("hs: expected a stacked array with a leading layer axis, got a scalar")

@@ -334,3 +334,11 @@ def test_spectrum_arguments_are_checked():
         gc.jacobian_spectrum(model, jnp.ones((4,)), method="svd")
     with pytest.raises(ValueError, match="num_iters"):
         gc.jacobian_spectrum(model, jnp.ones((4,)), method="lanczos", num_iters=0)
+
+
+def test_norms_do_not_underflow_or_overflow():
+    """A vanished gradient of 1e-25 per entry squares to 0 in float32; the norm must not."""
+    tiny = jnp.full((100,), 1e-25, jnp.float32)
+    np.testing.assert_allclose(gc.l2(tiny), 1e-24, rtol=1e-5)
+    np.testing.assert_allclose(gc.signal_norms(jnp.stack([tiny, 1e30 * tiny / 1e-25])), [1e-24, 1e31], rtol=1e-5)
+    assert float(gc.l2(jnp.zeros(3))) == 0.0

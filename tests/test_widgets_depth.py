@@ -10,6 +10,7 @@ import pytest  # noqa: E402
 
 import gradcourse as gc  # noqa: E402
 from gradcourse.widgets.depth import backward_profile, depth_explorer  # noqa: E402
+from gradcourse.widgets._display import figure_image  # noqa: E402
 
 
 @pytest.mark.parametrize(
@@ -76,15 +77,31 @@ def test_moving_a_control_redraws_the_figure(name, value):
 
 def test_explorer_updates_its_display_handle():
     class Handle:
-        figures = []
+        shown = []
 
-        def update(self, fig):
-            self.figures.append(fig)
+        def update(self, image, **kwargs):
+            self.shown.append(image)
+
+    ex = depth_explorer(depth=6, width=32, show=False)
+    before = figure_image(ex.figure).data
+    ex.handle = Handle()
+    ex.controls["sigma_w2"].value = 2.0
+    assert len(Handle.shown) == 1 and Handle.shown[0].format == "png"
+    assert Handle.shown[0].data == figure_image(ex.figure).data != before  # the new figure, as PNG
+
+
+def test_explorer_shows_a_callback_error_in_place_of_the_figure(monkeypatch):
+    class Handle:
+        shown = []
+
+        def update(self, obj, **kwargs):
+            self.shown.append(obj)
 
     ex = depth_explorer(depth=6, width=32, show=False)
     ex.handle = Handle()
-    ex.controls["sigma_w2"].value = 2.0
-    assert Handle.figures == [ex.figure]
+    monkeypatch.setattr(gc.widgets.depth, "backward_profile", lambda *a, **k: 1 / 0)
+    ex.controls["depth"].value = 7
+    assert "ZeroDivisionError" in Handle.shown[-1]["text/plain"]
 
 
 def test_explorer_without_finite_theory_shows_points_only(monkeypatch):

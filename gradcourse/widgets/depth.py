@@ -20,6 +20,7 @@ from ..activations import activation_name, get_activation
 from ..chains import vjp_chain
 from ..model import Stacked
 from ..nets import _non_negative, _positive_int, dense_layer, mlp_params
+from ._display import figure_image, guarded
 from ..norms import signal_norms
 
 __all__ = ["BackwardProfile", "DepthExplorer", "backward_profile", "depth_explorer"]
@@ -37,18 +38,9 @@ class BackwardProfile(NamedTuple):
     q_in: float  # pre-activation variance the inputs were drawn at (q* when finite, else 1)
 
 
-def _scaled_norms(cs: jax.Array) -> jax.Array:
-    """‖c_l‖ per layer, computed as m_l ‖c_l / m_l‖ with m_l = max |c_l|: squaring values below ~1e-19
-    would underflow float32 (a sigmoid stack reaches them within 50 layers), scaling first does not."""
-    axes = tuple(range(1, cs.ndim))
-    m = jnp.max(jnp.abs(cs), axis=axes, keepdims=True)
-    safe = jnp.where(m > 0, m, 1.0)
-    return jnp.squeeze(safe, axes) * signal_norms(cs / safe)
-
-
 @functools.partial(jax.jit, static_argnums=0)
 def _measure(activation: Any, params: dict, x: jax.Array, u: jax.Array) -> jax.Array:
-    return _scaled_norms(vjp_chain(Stacked(dense_layer(activation), params), x, u))
+    return signal_norms(vjp_chain(Stacked(dense_layer(activation), params), x, u))
 
 
 def _input_variance(activation: Any, sigma_w2: float, sigma_b2: float) -> tuple[float, float]:
@@ -169,12 +161,12 @@ class DepthExplorer:
         self.profile: BackwardProfile | None = None
         self.update()
         for c in self.controls.values():
-            c.observe(lambda _change: self.update(), names="value")
+            c.observe(guarded(self.update, lambda: self.handle), names="value")
         if show:
             from IPython.display import display
 
             display(self.widget)
-            self.handle = display(self.figure, display_id=True)
+            self.handle = display(figure_image(self.figure), display_id=True)
 
     @property
     def values(self) -> dict[str, Any]:
@@ -194,7 +186,7 @@ class DepthExplorer:
         draw_profile(self.profile, self.ax, title)
         self.figure.tight_layout()
         if self.handle is not None:
-            self.handle.update(self.figure)
+            self.handle.update(figure_image(self.figure))
 
 
 def depth_explorer(
