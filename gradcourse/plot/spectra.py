@@ -49,7 +49,7 @@ def fuss_catalan_moment(depth: int, k: int) -> int:
 def fuss_catalan_density(depth: int, num: int = 400) -> tuple[np.ndarray, np.ndarray]:
     """Density ρ(x) of squared singular values of a product of ``depth`` Gaussian matrices (N → ∞).
 
-    Parametric form (Haagerup & Möller 2012; Neuschel 2014), φ ∈ (0, π/(L+1)):
+    Parametric form (Haagerup & Möller 2013; Neuschel 2014), φ ∈ (0, π/(L+1)):
     x(φ) = sin((L+1)φ)^{L+1} / (sin φ · sin(Lφ)^L),   ρ(x(φ)) = sin²φ · sin(Lφ)^{L−1} / (π sin((L+1)φ)^L).
     Support (0, (L+1)^{L+1}/L^L]; ρ ~ x^{−L/(L+1)} as x → 0. L = 1 is Marchenko–Pastur √(x(4−x))/(2πx).
     Returns ``(x, rho)``, ``num`` points each, x increasing.

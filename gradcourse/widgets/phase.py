@@ -28,7 +28,9 @@ __all__ = [
 ]
 
 INITS = ("gaussian", "orthogonal")
-EXPLORER_ACTIVATIONS = ("tanh", "erf", "relu", "gelu", "silu", "sigmoid", "selu", "linear")
+# GELU and SiLU are left out: where their q* is infinite, gc.theory.chi1 is NaN (their jax.grad is NaN at ±inf),
+# so the χ₁ = 1 line cannot be drawn for them.
+EXPLORER_ACTIVATIONS = ("tanh", "erf", "relu", "sigmoid", "selu", "linear")
 
 
 class PhasePoint(NamedTuple):
@@ -162,13 +164,14 @@ def backward_ratio_grid(
     base = mlp_params(kp, depth, width, 1.0, 1.0)
     xi = jax.random.normal(kx, (batch, width))
     u = jax.random.normal(ku, (batch, width))
-    f = dense_layer(activation)
     q = np.asarray(jax.vmap(lambda a, b: theory.qstar(activation, a, b))(sw.ravel(), sb.ravel()), dtype=np.float64)
     q = np.where(np.isfinite(q), q, 1.0)
 
     def one(s_w, s_b, q_in):
-        params = {"W": base["W"] * jnp.sqrt(s_w), "b": base["b"] * jnp.sqrt(s_b)}
-        n = signal_norms(vjp_chain(Stacked(f, params), phi(jnp.sqrt(q_in) * xi), u))
+        def layer(p, h):  # the scales live in the layer, so vmap never copies the weights
+            return phi(jnp.sqrt(s_w) * (h @ p["W"]) + jnp.sqrt(s_b) * p["b"])
+
+        n = signal_norms(vjp_chain(Stacked(layer, base), phi(jnp.sqrt(q_in) * xi), u))
         return jnp.log(n[0] / n[-1]) / depth
 
     out = jax.jit(jax.vmap(one))(jnp.asarray(sw.ravel()), jnp.asarray(sb.ravel()), jnp.asarray(q))
