@@ -36,6 +36,8 @@ import jax
 import jax.numpy as jnp
 
 from .activations import Activation, get_activation
+from .model import check_input
+from .nets import _non_negative, _positive_int
 
 __all__ = [
     "NORMS",
@@ -56,13 +58,7 @@ LayerFn = Callable[[dict, jax.Array], jax.Array]
 
 
 def _check_h(h: Any, min_ndim: int, what: str) -> jax.Array:
-    if not hasattr(h, "dtype"):
-        try:
-            h = jnp.asarray(h)
-        except TypeError as e:
-            raise TypeError(f"h: expected an array, got {type(h).__name__}") from e
-    if not jnp.issubdtype(h.dtype, jnp.floating):
-        raise TypeError(f"h: expected a floating-point array, got dtype {jnp.dtype(h.dtype).name}")
+    h = check_input(h, "h")
     if h.ndim < min_ndim:
         raise ValueError(f"h: {what} needs at least {min_ndim} axes, got shape {tuple(h.shape)}")
     return h
@@ -299,22 +295,6 @@ def residual(f: LayerFn, scale: float | str = 1.0, *, depth: int | None = None) 
 # --------------------------------------------------------------------------- parameters
 
 
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name}: expected a positive int, got {type(value).__name__}")
-    if value <= 0:
-        raise ValueError(f"{name}: expected a positive int, got {value}")
-    return value
-
-
-def _positive(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name}: expected a positive number, got {type(value).__name__}")
-    if not value > 0:
-        raise ValueError(f"{name}: expected a positive number, got {value}")
-    return float(value)
-
-
 def _stacked(init: Callable, key: jax.Array, depth: int, shape: tuple[int, ...], dtype: Any) -> jax.Array:
     """``depth`` independent draws of ``init(key, shape)``, stacked: (depth, *shape)."""
     return jax.vmap(lambda k: init(k, shape, dtype))(jax.random.split(key, depth))
@@ -349,8 +329,8 @@ def init_params(
     width = _positive_int(width, "width")
     if block not in ("dense", "mlp"):
         raise ValueError(f"block: expected 'dense' or 'mlp', got {block!r}")
-    sigma_w2 = _positive(sigma_w2, "sigma_w2")
-    sigma_w2_out = _positive(sigma_w2_out, "sigma_w2_out")
+    sigma_w2 = _non_negative(sigma_w2, "sigma_w2", strict=True)
+    sigma_w2_out = _non_negative(sigma_w2_out, "sigma_w2_out", strict=True)
     hidden = width if hidden is None else _positive_int(hidden, "hidden")
     if init is not None and not callable(init):
         raise TypeError(f"init: expected a jax.nn.initializers initializer or None, got {type(init).__name__}")

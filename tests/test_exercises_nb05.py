@@ -1,0 +1,185 @@
+"""Notebook 05 exercises: references agree with gradcourse.layers, JAX and measurement; typical mistakes get their own message."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import gradcourse as gc
+from gradcourse import layers
+from gradcourse.exercises import nb05 as ex
+from gradcourse.exercises._core import CORRECT, INCORRECT, NOT_ATTEMPTED
+
+
+def body(feedback) -> str:
+    assert feedback.status == INCORRECT, feedback
+    return feedback.body
+
+
+@pytest.mark.parametrize("q", [ex.q1, ex.q2, ex.q3, ex.q4])
+def test_reference_passes_and_placeholders_are_not_attempted(q):
+    assert q.check(q.reference).status == CORRECT
+
+    def template(*args):
+        raise NotImplementedError
+
+    assert q.check(None).status == NOT_ATTEMPTED
+    assert q.check(template).status == NOT_ATTEMPTED
+    assert q.check(lambda *args: None).status == NOT_ATTEMPTED
+    assert q.hint(1).body and q.hint(2).body and q.solution().body
+    assert "Pass your function" in body(q.check(1.5))
+
+
+def test_summary_lists_what_is_left():
+    text = repr(ex.sheet.summary())
+    assert "Notebook 05" in text and "exercises correct" in text
+
+
+# ----------------------------------------------------------------------------- q1
+
+
+def test_q1_reference_equals_gc_layer_norm():
+    h = np.random.default_rng(0).normal(2.0, 3.0, size=(3, 4, 9))
+    np.testing.assert_allclose(ex.q1.reference(h, 1e-5), layers.layer_norm(jnp.asarray(h), eps=1e-5), rtol=1e-5, atol=1e-5)
+
+
+def test_q1_jax_answer_passes():
+    def jax_ln(h, eps):
+        mu = jnp.mean(h, -1, keepdims=True)
+        return (h - mu) / jnp.sqrt(jnp.var(h, -1, keepdims=True) + eps)
+
+    assert ex.q1.check(jax_ln).status == CORRECT
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (lambda h, eps: (h - h.mean(0, keepdims=True)) / np.sqrt(h.var(0, keepdims=True) + eps), "BatchNorm"),
+        (lambda h, eps: h / np.sqrt((h**2).mean(-1, keepdims=True) + eps), "RMSNorm"),
+        (lambda h, eps: (h - h.mean(-1, keepdims=True)) / np.sqrt(h.var(-1, ddof=1, keepdims=True) + eps), "ddof=1"),
+        (lambda h, eps: (h - h.mean(-1, keepdims=True)) / (h.std(-1, keepdims=True) + eps), "inside the square root"),
+        (lambda h, eps: (h - h.mean()) / np.sqrt(h.var() + eps), "per example"),
+        (lambda h, eps: (h - h.mean(-1)) / np.sqrt(h.var(-1) + eps), "raised"),  # no keepdims: broadcasting fails
+        (lambda h, eps: h.mean(-1), "keepdims"),
+        (lambda h, eps: h - h.mean(-1, keepdims=True), "did not divide"),
+    ],
+)
+def test_q1_typical_mistakes(wrong, message):
+    assert message in body(ex.q1.check(wrong))
+
+
+# ----------------------------------------------------------------------------- q2
+
+
+def test_q2_reference_matches_a_measured_angle():
+    """Scale-invariant loss: one SGD step at cW with lr c^2 turns W by the same angle as lr at W."""
+    key = jax.random.PRNGKey(0)
+    kw, kx, ky = jax.random.split(key, 3)
+    W = jax.random.normal(kw, (16, 16)) / 4
+    x, y = jax.random.normal(kx, (8, 16)), jax.random.normal(ky, (8, 16))
+    grad = jax.grad(lambda W: jnp.sum((layers.layer_norm(x @ W, eps=0.0) - y) ** 2))
+
+    def angle(W, lr):
+        new = W - lr * grad(W)
+        return float(jnp.arccos(jnp.vdot(new, W) / (jnp.linalg.norm(new) * jnp.linalg.norm(W))))
+
+    c = 3.0
+    np.testing.assert_allclose(angle(c * W, ex.q2.reference(0.01, c)), angle(W, 0.01), rtol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (lambda lr, c: lr / c**2, "Inverted"),
+        (lambda lr, c: lr * c, "Only one factor of c"),
+        (lambda lr, c: lr / c, "must grow"),
+        (lambda lr, c: lr, "plain SGD is not"),
+    ],
+)
+def test_q2_typical_mistakes(wrong, message):
+    assert message in body(ex.q2.check(wrong))
+
+
+# ----------------------------------------------------------------------------- q3
+
+
+def test_q3_reference_equals_jax_vjp():
+    rng = np.random.default_rng(1)
+    h, g = rng.normal(size=(6, 5)), rng.normal(size=(6, 5))
+    _, pull = jax.vjp(lambda h: layers.batch_norm(h, eps=0.0), jnp.asarray(h, jnp.float32))
+    np.testing.assert_allclose(ex.q3.reference(h, g), pull(jnp.asarray(g, jnp.float32))[0], rtol=1e-4, atol=1e-5)
+
+
+def test_q3_jax_vjp_answer_passes():
+    def by_jax(h, g):
+        return jax.vjp(lambda h: layers.batch_norm(h, eps=0.0), jnp.asarray(h, jnp.float32))[1](jnp.asarray(g, jnp.float32))[0]
+
+    assert ex.q3.check(by_jax).status == CORRECT          # a float32 answer passes
+
+
+def _bn_parts(h, g):
+    sigma = h.std(0, keepdims=True)
+    y = (h - h.mean(0, keepdims=True)) / sigma
+    return sigma, y, g.mean(0, keepdims=True), (g * y).mean(0, keepdims=True)
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (lambda h, g: g / h.std(0, keepdims=True), "as constants"),
+        (lambda h, g: (g - g.mean(0, keepdims=True)) / h.std(0, keepdims=True), "variance term is missing"),
+        (lambda h, g: (lambda s, y, gm, gy: (g - y * gy) / s)(*_bn_parts(h, g)), "mean term is missing"),
+        (lambda h, g: (lambda s, y, gm, gy: (g - gm - y * gy) * s)(*_bn_parts(h, g)), "Divide by"),
+        (lambda h, g: (lambda s, y, gm, gy: g - gm - y * gy)(*_bn_parts(h, g)), "factor 1/σ_B"),
+    ],
+)
+def test_q3_typical_mistakes(wrong, message):
+    assert message in body(ex.q3.check(wrong))
+
+
+# ----------------------------------------------------------------------------- q4
+
+
+def test_q4_reference_closed_forms():
+    assert abs(ex.q4.reference(jax.nn.relu) / (np.pi / (np.pi - 1)) - 1) < 0.01
+    assert abs(ex.q4.reference(lambda z: 2.0 * z) - 1) < 1e-6            # linear: no explosion
+    assert abs(ex.q4.reference(jnp.sin) - (1 + np.exp(-2)) / (1 - np.exp(-2))) < 1e-6
+
+
+def test_q4_every_activation_gives_at_least_one():
+    """Gaussian Poincaré inequality: Var[φ(z)] ≤ E[φ'(z)²]."""
+    for name, phi in gc.ACTIVATIONS.items():
+        assert ex.q4.reference(phi) >= 1 - 1e-6, name
+
+
+def test_q4_monte_carlo_answer_passes():
+    def mc(phi):
+        z = jax.random.normal(jax.random.PRNGKey(0), (10**6,))
+        return float(jnp.mean(jax.vmap(jax.grad(phi))(z) ** 2) / jnp.var(phi(z)))
+
+    assert ex.q4.check(mc).status == CORRECT
+
+
+def test_q4_reference_predicts_a_measured_tanh_batchnorm_net():
+    depth, width, batch = 30, 256, 128
+    kp, kx, ku = jax.random.split(jax.random.PRNGKey(3), 3)
+    model = gc.Stacked(layers.dense("tanh", norm="batch"), layers.init_params(kp, depth, width))
+    x, u = jax.random.normal(kx, (batch, width)), jax.random.normal(ku, (batch, width))
+    ms = np.asarray(gc.mean_square(gc.backward(model, x, lambda h: jnp.sum(h * u))))
+    measured = float(np.exp(-np.polyfit(np.arange(5, 26), np.log(ms[5:26]), 1)[0]))
+    assert abs(measured / ex.q4.reference(jnp.tanh) - 1) < 0.05
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (lambda phi: ex._moments(phi)[0] / ex._moments(phi)[1], "mean square"),
+        (lambda phi: ex._moments(phi)[0], "numerator"),
+        (lambda phi: ex._moments(phi)[2] / ex._moments(phi)[0], "Inverted"),
+        (lambda phi: np.sqrt(ex._bn_rate(phi)), "squared norm"),
+        (lambda phi: np.array([1.0, 2.0]), "one number"),
+    ],
+)
+def test_q4_typical_mistakes(wrong, message):
+    assert message in body(ex.q4.check(wrong))

@@ -1,0 +1,149 @@
+"""Notebook 06 exercises: references agree with gradcourse.layers, JAX and measurement; typical mistakes get their own message."""
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import gradcourse as gc
+from gradcourse import layers
+from gradcourse.exercises import nb06 as ex
+from gradcourse.exercises._core import CORRECT, INCORRECT, NOT_ATTEMPTED
+
+
+def body(feedback) -> str:
+    assert feedback.status == INCORRECT, feedback
+    return feedback.body
+
+
+@pytest.mark.parametrize("q", [ex.q1, ex.q2, ex.q3, ex.q4])
+def test_reference_passes_and_placeholders_are_not_attempted(q):
+    assert q.check(q.reference).status == CORRECT
+
+    def template(*args):
+        raise NotImplementedError
+
+    assert q.check(None).status == NOT_ATTEMPTED
+    assert q.check(template).status == NOT_ATTEMPTED
+    assert q.check(lambda *args: None).status == NOT_ATTEMPTED
+    assert q.hint(1).body and q.hint(2).body and q.solution().body
+    assert "Pass your function" in body(q.check(1.5))
+
+
+def test_summary_lists_what_is_left():
+    text = repr(ex.sheet.summary())
+    assert "Notebook 06" in text and "exercises correct" in text
+
+
+# ----------------------------------------------------------------------------- q1
+
+
+def test_q1_reference_matches_measured_streams():
+    depth, width = 20, 512
+    kp, kx = jax.random.split(jax.random.PRNGKey(0))
+    params = layers.init_params(kp, depth, width, block="mlp", sigma_w2=2.0, norm="layer", alpha=True)
+    params["alpha"] = jnp.full(depth, 0.5)
+    x = jax.random.normal(kx, (32, width))
+    for prenorm in (False, True):
+        f = layers.residual(layers.mlp_block("relu", norm="layer" if prenorm else None), "alpha")
+        q = np.asarray(gc.mean_square(gc.forward(gc.Stacked(f, params), x)))
+        want = ex.q1.reference(float(q[0]), depth, 0.5, 1.0, prenorm)
+        np.testing.assert_allclose(q, want, rtol=0.15)
+
+
+def _geo(q0, L, s, c, prenorm):
+    return q0 * (1 + s**2 * c) ** np.arange(L + 1)
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (lambda q0, L, s, c, p: ex._stream_mean_square(q0, L, s, c, not p), "swapped"),
+        (lambda q0, L, s, c, p: ex._stream_mean_square(q0, L, np.sqrt(s), c, p), "enters squared"),
+        (lambda q0, L, s, c, p: ex._stream_mean_square(q0, L, s, c, p)[1:], "L + 1"),
+        (lambda q0, L, s, c, p: q0 * (s**2 * c) ** np.arange(L + 1) if not p else _geo(q0, L, s, c, False), "dropped the skip"),
+        (lambda q0, L, s, c, p: _geo(q0, L, s, c, False) if not p else np.where(np.arange(L + 1) == 0, q0, s**2 * c), "dropped the skip"),
+        (lambda q0, L, s, c, p: q0 * (1 + 2 * s * c) ** np.arange(L + 1) if not p else 0, "cross term"),
+    ],
+)
+def test_q1_typical_mistakes(wrong, message):
+    assert message in body(ex.q1.check(wrong))
+
+
+# ----------------------------------------------------------------------------- q2
+
+
+def test_q2_reference_solves_the_growth_equation():
+    for L, g in [(1, 2.0), (37, 3.0), (1000, 2.0)]:
+        s = ex.q2.reference(L, g)
+        assert math.isclose((1 + s**2) ** L, g, rel_tol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (lambda L, g: 1 / math.sqrt(L), "1/√L"),
+        (lambda L, g: g ** (1 / L) - 1, "square root"),
+        (lambda L, g: math.sqrt(math.log(g) / L), "large L"),
+        (lambda L, g: math.sqrt((g - 1) / L), "first-order"),
+    ],
+)
+def test_q2_typical_mistakes(wrong, message):
+    assert message in body(ex.q2.check(wrong))
+
+
+# ----------------------------------------------------------------------------- q3
+
+
+def test_q3_reference_equals_jax_vjp_of_a_residual_layer():
+    p = jax.tree_util.tree_map(lambda a: a[0], layers.init_params(jax.random.PRNGKey(1), 1, 6, sigma_w2=2.0))
+    f = layers.dense("tanh")
+    h = jax.random.normal(jax.random.PRNGKey(2), (6,))
+    u = np.asarray(jax.random.normal(jax.random.PRNGKey(3), (6,)))
+    J = np.asarray(jax.jacfwd(lambda v: f(p, v))(h))
+    _, pull = jax.vjp(lambda v: layers.residual(f, 0.3)(p, v), h)
+    np.testing.assert_allclose(ex.q3.reference(u, J, 0.3), pull(jnp.asarray(u, jnp.float32))[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (lambda u, J, s: s * u @ J, "skip path"),
+        (lambda u, J, s: u + u @ J, "scaled by s"),
+        (lambda u, J, s: u + s * u @ J.T, "Transposed"),
+    ],
+)
+def test_q3_typical_mistakes(wrong, message):
+    assert message in body(ex.q3.check(wrong))
+
+
+# ----------------------------------------------------------------------------- q4
+
+
+def test_q4_reference_matches_a_measured_prenorm_stack():
+    depth, width = 30, 512
+    kp, kx, ku = jax.random.split(jax.random.PRNGKey(4), 3)
+    params = layers.init_params(kp, depth, width, block="mlp", sigma_w2=2.0, norm="layer", alpha=True)
+    params["alpha"] = jnp.ones(depth)
+    model = gc.Stacked(layers.residual(layers.mlp_block("relu", norm="layer"), "alpha"), params)
+    x, u = jax.random.normal(kx, (32, width)), jax.random.normal(ku, (32, width))
+    g = np.asarray(gc.mean_square(gc.backward(model, x, lambda h: jnp.sum(h * u))))
+    q0 = float(gc.mean_square(x[None])[0])
+    for l in (0, 10, 20):
+        assert abs(math.log(g[l] / g[-1] / ex.q4.reference(l, depth, q0, 1.0, 1.0))) < math.log(1.3)
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (lambda l, L, q0, s, c: (q0 + l * s**2 * c) / (q0 + L * s**2 * c), "Inverted"),
+        (lambda l, L, q0, s, c: (1 + s**2 * c) ** (L - l), "unnormalised"),
+        (lambda l, L, q0, s, c: math.sqrt(ex._prenorm_backward_ratio(l, L, q0, s, c)), "squared norms"),
+        (lambda l, L, q0, s, c: 1 + (L - l) * s**2 * c, "telescopes"),
+    ],
+)
+def test_q4_typical_mistakes(wrong, message):
+    assert message in body(ex.q4.check(wrong))
