@@ -269,12 +269,17 @@ def _bad_counts(hs: Sequence[jax.Array] | jax.Array) -> tuple[np.ndarray, np.nda
 
 
 def _where(l: int, stacked: bool, backward: bool) -> str:
-    what = f"∂loss/∂h_{l}" if backward else f"h_{l}"
+    what, at = (f"∂loss/∂h_{l}", "at ") if backward else (f"h_{l}", "")
     if l == 0:
         return f"{what} (at the input x)"
     if stacked:
-        return f"{what} (the output of layer {l}, depth index {l - 1} of the stacked params)"
-    return f"{what} (the output of layer {l}, model[{l - 1}])"
+        return f"{what} ({at}the output of layer {l}, depth index {l - 1} of the stacked params)"
+    return f"{what} ({at}the output of layer {l}, model[{l - 1}])"
+
+
+def _span(name: str, a: int, b: int) -> str:
+    """'h_0 ... h_3 are' / 'h_0 is': a range of layers with its verb."""
+    return f"{name}_{a} is" if a == b else f"{name}_{a} ... {name}_{b} are"
 
 
 def _kinds(nan: int, inf: int) -> str:
@@ -302,7 +307,7 @@ def find_nonfinite(model: Model, x: jax.Array, loss: Callable[[jax.Array], jax.A
         l = int(bad[0])
         n = int(nan[l] + inf[l])
         msg = f"forward pass: {_where(l, stacked, False)} has {n} non-finite of {sizes[l]} entries ({_kinds(nan[l], inf[l])})"
-        msg += f"; h_0 ... h_{l - 1} are finite" if l > 0 else ""
+        msg += f"; {_span('h', 0, l - 1)} finite" if l > 0 else ""
         return NonfiniteReport("forward", l, n, sizes[l], msg)
     depth = len(sizes) - 1
     if loss is None:
@@ -311,7 +316,7 @@ def find_nonfinite(model: Model, x: jax.Array, loss: Callable[[jax.Array], jax.A
     if value.shape != ():
         raise ValueError(f"loss: must return a scalar (shape ()), got {value.shape}; reduce it, e.g. with jnp.mean")
     if not np.isfinite(value):
-        return NonfiniteReport("loss", None, 1, 1, f"loss: h_0 ... h_{depth} are finite but loss(h_{depth}) = {value}")
+        return NonfiniteReport("loss", None, 1, 1, f"loss: {_span('h', 0, depth)} finite but loss(h_{depth}) = {value}")
     gs = backward(m, x, loss)
     nan, inf, sizes = _bad_counts(gs)
     bad = np.flatnonzero(nan + inf)
@@ -319,7 +324,11 @@ def find_nonfinite(model: Model, x: jax.Array, loss: Callable[[jax.Array], jax.A
         l = int(bad[-1])
         n = int(nan[l] + inf[l])
         msg = f"backward pass: {_where(l, stacked, True)} has {n} non-finite of {sizes[l]} entries ({_kinds(nan[l], inf[l])})"
-        msg += f"; the forward pass, the loss and ∂loss/∂h_{depth} ... ∂loss/∂h_{l + 1} are finite" if l < depth else "; the forward pass and the loss are finite"
+        msg += (
+            f"; the forward pass, the loss and {_span('∂loss/∂h', depth, l + 1)} finite"
+            if l < depth
+            else "; the forward pass and the loss are finite"
+        )
         return NonfiniteReport("backward", l, n, sizes[l], msg)
     return NonfiniteReport(None, None, None, None, f"all finite (forward pass, loss and backward pass, layers 0 ... {depth})")
 
