@@ -8,6 +8,6 @@ Use in a notebook::
     ex.q1.solution()
     ex.sheet.summary()       # what is left
 """
-from ._core import CORRECT, INCORRECT, NOT_ATTEMPTED, Exercise, Feedback, NotAttempted, Sheet, compare_arrays, relative_error
+from ._core import CORRECT, INCORRECT, NOT_ATTEMPTED, Exercise, Feedback, NotAttempted, Sheet, compare_arrays, diagnose, relative_error
 
-__all__ = ["CORRECT", "INCORRECT", "NOT_ATTEMPTED", "Exercise", "Feedback", "NotAttempted", "Sheet", "compare_arrays", "relative_error"]
+__all__ = ["CORRECT", "INCORRECT", "NOT_ATTEMPTED", "Exercise", "Feedback", "NotAttempted", "Sheet", "compare_arrays", "diagnose", "relative_error"]

@@ -10,7 +10,9 @@ from __future__ import annotations
 import inspect
 import textwrap
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
+
+import numpy as np
 
 NOT_ATTEMPTED = "not attempted"
 CORRECT = "correct"
@@ -133,8 +135,6 @@ class Sheet:
 
 def relative_error(got: Any, want: Any) -> float:
     """max |got - want| / max |want| (both made NumPy float64)."""
-    import numpy as np
-
     got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
     scale = max(float(np.max(np.abs(want))), 1e-30)
     return float(np.max(np.abs(got - want))) / scale
@@ -142,8 +142,6 @@ def relative_error(got: Any, want: Any) -> float:
 
 def compare_arrays(got: Any, want: Any, name: str = "your answer", rtol: float = 1e-4) -> str | None:
     """``None`` if ``got`` ≈ ``want``; else what differs: shape, a constant factor, the sign, or values."""
-    import numpy as np
-
     if _is_placeholder(got):
         raise NotAttempted
     try:
@@ -167,3 +165,28 @@ def compare_arrays(got: Any, want: Any, name: str = "your answer", rtol: float =
         if abs(factor) > 1e-12 and relative_error(g / factor, w) <= rtol:
             return f"{name} is off by a constant factor: it is {factor:.4g} times the right answer."
     return f"{name} differs from the reference (relative error {relative_error(g, w):.2g})."
+
+
+def _close(got: Any, want: Any, rtol: float) -> bool:
+    want = np.asarray(want, dtype=np.float64)
+    return got.shape == want.shape and bool(np.all(np.isfinite(got))) and relative_error(got, want) <= rtol
+
+
+def diagnose(
+    got: Any, want: Any, mistakes: Sequence[tuple[Any, str]] = (), name: str = "your answer", rtol: float = 1e-4
+) -> str | None:
+    """``None`` if ``got`` ≈ ``want``; else the message of the first known mistake that ``got`` equals,
+    else ``compare_arrays``' description (shape, constant factor, sign, values).
+
+    ``mistakes``: pairs (what a typical wrong answer gives, what to tell the learner).
+    """
+    try:
+        g = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return f"{name} should be an array of numbers, got {type(got).__name__}."
+    if _close(g, want, rtol):
+        return None
+    for wrong, message in mistakes:
+        if _close(g, wrong, rtol):
+            return message
+    return compare_arrays(got, want, name, rtol)

@@ -6,34 +6,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ._core import Exercise, Sheet, compare_arrays, relative_error
+from ._core import Exercise, Sheet, compare_arrays, diagnose, relative_error
 
 __all__ = ["q1", "q2", "q3", "q4", "sheet", "diagnose"]
-
-
-def _close(got: np.ndarray, want: Any, rtol: float) -> bool:
-    want = np.asarray(want, dtype=np.float64)
-    return got.shape == want.shape and bool(np.all(np.isfinite(got))) and relative_error(got, want) <= rtol
-
-
-def diagnose(
-    got: Any, want: Any, mistakes: Sequence[tuple[Any, str]] = (), name: str = "your answer", rtol: float = 1e-4
-) -> str | None:
-    """``None`` if ``got`` ≈ ``want``; else the message of the first known mistake that ``got`` equals,
-    else ``compare_arrays``' description (shape, constant factor, sign, values).
-
-    ``mistakes``: pairs (what a typical wrong answer gives, what to tell the learner).
-    """
-    try:
-        g = np.asarray(got, dtype=np.float64)
-    except (TypeError, ValueError):
-        return f"{name} should be an array of numbers, got {type(got).__name__}."
-    if _close(g, want, rtol):
-        return None
-    for wrong, message in mistakes:
-        if _close(g, wrong, rtol):
-            return message
-    return compare_arrays(got, want, name, rtol)
 
 
 # --------------------------------------------------------------------------- q1: one layer by hand

@@ -7,7 +7,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ._core import Exercise, Sheet
-from .nb01 import diagnose
+from ._core import diagnose
 
 __all__ = ["q1", "q2", "q3", "q4", "sheet"]
 

@@ -8,7 +8,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ._core import Exercise, Sheet
-from .nb01 import diagnose
+from ._core import diagnose
 from .nb05 import _not_a_function, _result
 
 __all__ = ["q1", "q2", "q3", "q4", "sheet"]
