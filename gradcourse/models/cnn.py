@@ -1,0 +1,280 @@
+"""A small deep CNN for 8×8 images (scikit-learn's digits), plain or residual, with optional normalisation.
+
+NHWC images ``x: (B, H, W, C_in)``; every convolution is 3×3, stride 1, "SAME" padding, so the
+spatial size never changes and every block keeps ``width`` channels:
+
+* stem:   h_0 = conv(x, W_0) + b_0  (C_in → width, linear; optionally stride 2);
+* plain block l = 1..L (conv → norm → activation):       h_l = φ(N(conv(h_{l-1}, W_l) + b_l));
+* residual block (pre-activation, He et al. 2016b):      h_l = h_{l-1} + s · (conv(φ(N(h_{l-1})), W_l) + b_l),
+  so ∂h_l/∂h_{l-1} = I + s · ∂branch/∂h: the identity path survives any depth (He et al. 2016a);
+* head: global average pool over positions of h_L (residual: of φ(N(h_L)), the final
+  norm + activation of pre-activation ResNets), then a linear map to ``n_classes`` logits.
+
+N is ``gradcourse.layers.batch_norm`` (each channel over batch and positions, training mode: it
+always uses the statistics of the batch it is given) or ``layer_norm`` (each position over its
+channels), with learnable ``scale`` / ``shift``; ``None`` for no normalisation.
+
+Parameters are a plain pytree, blocks stacked along a leading depth axis and run by ``lax.scan``
+(compile time does not grow with depth)::
+
+    {"stem": {"W": (3, 3, C_in, n), "b": (n,)},
+     "blocks": {"W": (L, 3, 3, n, n), "b": (L, n), ["scale", "shift": (L, n)]},
+     ["out_norm": {"scale", "shift": (n,)}]   # residual nets with a norm only
+     "head": {"W": (n, n_classes), "b": (n_classes,)}}
+
+so ``gc.train.fit(..., stacked=("blocks",))`` and ``gc.layer_norms(params["blocks"], stacked=True)``
+give one value per block. ``init``: ``"he_normal"`` (He et al. 2015: N(0, 2/fan_in), zero biases)
+or ``"pytorch"`` (PyTorch's ``nn.Conv2d`` / ``nn.Linear`` default, kaiming_uniform(a=√5):
+weights and biases U(±1/√fan_in), i.e. weight variance 1/(3·fan_in)), fan_in = 9 · C_in for a conv.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from ..activations import get_activation
+from ..layers import batch_norm, layer_norm
+
+__all__ = ["CNNConfig", "conv3x3", "cnn_init", "cnn_apply", "cnn_activations", "cnn_loss", "cnn_accuracy", "CNN_INITS"]
+
+CNN_INITS = ("he_normal", "pytorch")
+_NORMS = {"batch": batch_norm, "layer": layer_norm}
+
+
+class CNNConfig(NamedTuple):
+    """What ``cnn_init`` builds and ``cnn_apply`` runs (hashable: usable as a static jit argument).
+
+    ``depth`` L ≥ 1 conv blocks of ``width`` channels; ``residual``: identity shortcuts with branch
+    scale ``branch_scale`` (a number ≥ 0, or ``"1/sqrt(L)"``); ``norm``: None, "batch" or "layer";
+    ``activation``: a name from ``gc.ACTIVATIONS``; ``init``: one of ``CNN_INITS``; ``stem_stride``
+    1 or 2: a stride-2 stem halves H and W (8×8 → 4×4, like the strided stem of a ResNet), making
+    every block 4× cheaper.
+    """
+
+    depth: int = 16
+    width: int = 16
+    residual: bool = False
+    norm: str | None = None
+    activation: str = "relu"
+    branch_scale: float | str = 1.0
+    init: str = "he_normal"
+    stem_stride: int = 1
+    in_channels: int = 1
+    n_classes: int = 10
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"config.{name}: expected a positive int, got {type(value).__name__}")
+    if value <= 0:
+        raise ValueError(f"config.{name}: expected a positive int, got {value}")
+    return int(value)
+
+
+def _check_config(config: Any) -> CNNConfig:
+    if not isinstance(config, CNNConfig):
+        raise TypeError(f"config: expected a CNNConfig, got {type(config).__name__}")
+    for name in ("depth", "width", "in_channels", "n_classes"):
+        _positive_int(getattr(config, name), name)
+    if not isinstance(config.residual, bool):
+        raise TypeError(f"config.residual: expected True or False, got {type(config.residual).__name__}")
+    if config.norm is not None and config.norm not in _NORMS:
+        raise ValueError(f"config.norm: expected None, 'batch' or 'layer', got {config.norm!r}")
+    if not isinstance(config.activation, str):
+        raise TypeError(f"config.activation: expected an activation name (str), got {type(config.activation).__name__}")
+    try:
+        get_activation(config.activation)
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"config.activation: {e}") from None
+    s = config.branch_scale
+    if isinstance(s, str):
+        if s != "1/sqrt(L)":
+            raise ValueError(f"config.branch_scale: expected a number >= 0 or '1/sqrt(L)', got {s!r}")
+    elif isinstance(s, bool) or not isinstance(s, (int, float)):
+        raise TypeError(f"config.branch_scale: expected a number >= 0 or '1/sqrt(L)', got {type(s).__name__}")
+    elif not s >= 0:
+        raise ValueError(f"config.branch_scale: expected a number >= 0, got {s}")
+    if config.stem_stride not in (1, 2) or isinstance(config.stem_stride, bool):
+        raise ValueError(f"config.stem_stride: expected 1 or 2, got {config.stem_stride!r}")
+    if config.init not in CNN_INITS:
+        raise ValueError(f"config.init: expected one of {', '.join(map(repr, CNN_INITS))}, got {config.init!r}")
+    return config
+
+
+def _branch_scale(config: CNNConfig) -> float:
+    s = config.branch_scale
+    return 1.0 / math.sqrt(config.depth) if isinstance(s, str) else float(s)
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def _weight_bias(key: jax.Array, shape: tuple[int, ...], fan_in: int, init: str) -> tuple[jax.Array, jax.Array]:
+    kw, kb = jax.random.split(key)
+    if init == "he_normal":
+        W = jax.nn.initializers.he_normal()(kw, shape, jnp.float32)
+        b = jnp.zeros(shape[-1:], jnp.float32)
+    else:  # PyTorch default: kaiming_uniform(a=sqrt(5)) = U(±1/sqrt(fan_in)); bias U(±1/sqrt(fan_in))
+        W = jax.nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")(kw, shape, jnp.float32)
+        bound = 1.0 / math.sqrt(fan_in)
+        b = jax.random.uniform(kb, shape[-1:], jnp.float32, -bound, bound)
+    return W, b
+
+
+def cnn_init(key: jax.Array, config: CNNConfig) -> dict:
+    """Random parameters for ``config`` (see the module docstring for the pytree and the inits)."""
+    config = _check_config(config)
+    if not hasattr(key, "dtype"):
+        raise TypeError(f"key: expected a jax.random key, got {type(key).__name__}")
+    L, n, c = config.depth, config.width, config.in_channels
+    k_stem, k_blocks, k_head = jax.random.split(key, 3)
+    W0, b0 = _weight_bias(k_stem, (3, 3, c, n), 9 * c, config.init)
+    Ws, bs = jax.vmap(lambda k: _weight_bias(k, (3, 3, n, n), 9 * n, config.init))(jax.random.split(k_blocks, L))
+    blocks = {"W": Ws, "b": bs}
+    if config.norm is not None:
+        blocks["scale"] = jnp.ones((L, n), jnp.float32)
+        blocks["shift"] = jnp.zeros((L, n), jnp.float32)
+    if config.init == "he_normal":  # the head is linear: fan-in variance 1 (LeCun), zero bias
+        Wh = jax.nn.initializers.lecun_normal()(k_head, (n, config.n_classes), jnp.float32)
+        bh = jnp.zeros((config.n_classes,), jnp.float32)
+    else:
+        Wh, bh = _weight_bias(k_head, (n, config.n_classes), n, "pytorch")
+    params = {"stem": {"W": W0, "b": b0}, "blocks": blocks, "head": {"W": Wh, "b": bh}}
+    if config.residual and config.norm is not None:
+        params["out_norm"] = {"scale": jnp.ones((n,), jnp.float32), "shift": jnp.zeros((n,), jnp.float32)}
+    return params
+
+
+# --------------------------------------------------------------------------- forward
+
+
+def conv3x3(h: jax.Array, W: jax.Array, b: jax.Array | None = None) -> jax.Array:
+    """3×3 "SAME" convolution, stride 1: h (B, H, W, C_in), W (3, 3, C_in, C_out), b (C_out,) → (B, H, W, C_out).
+
+    Equal to ``lax.conv_general_dilated(h, W, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO",
+    "NHWC"))`` (tested), computed as one matmul of the 9 shifted copies of the zero-padded h
+    (im2col): for a few channels on a CPU, XLA's convolution and its gradients are 10–25× slower
+    than this matmul, which decides whether a deep CNN trains in seconds or minutes.
+    """
+    H, Wd = h.shape[1], h.shape[2]
+    hp = jnp.pad(h, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    patches = jnp.concatenate([hp[:, i : i + H, j : j + Wd, :] for i in range(3) for j in range(3)], axis=-1)
+    out = patches @ W.reshape(9 * W.shape[2], W.shape[3])
+    return out if b is None else out + b
+
+
+def _conv(h: jax.Array, W: jax.Array, b: jax.Array) -> jax.Array:
+    return conv3x3(h, W, b)
+
+
+def _norm(config: CNNConfig, p: dict, h: jax.Array) -> jax.Array:
+    if config.norm is None:
+        return h
+    return _NORMS[config.norm](h, p["scale"], p["shift"])
+
+
+def _check_images(images: Any, config: CNNConfig) -> jax.Array:
+    if not hasattr(images, "shape"):
+        try:
+            images = jnp.asarray(images)
+        except TypeError:
+            raise TypeError(f"images: expected an array (B, H, W, C), got {type(images).__name__}") from None
+    if not jnp.issubdtype(images.dtype, jnp.floating):
+        raise TypeError(f"images: expected a floating-point array, got dtype {jnp.dtype(images.dtype).name}")
+    if images.ndim != 4 or images.shape[-1] != config.in_channels:
+        raise ValueError(
+            f"images: expected shape (B, H, W, {config.in_channels}) (NHWC, config.in_channels = "
+            f"{config.in_channels}), got {tuple(images.shape)}"
+        )
+    if config.norm == "batch" and images.shape[0] * images.shape[1] * images.shape[2] < 2:
+        raise ValueError(f"images: batch norm needs at least 2 values per channel, got shape {tuple(images.shape)}")
+    return images
+
+
+def _check_params(params: Any, config: CNNConfig) -> None:
+    if not isinstance(params, dict) or not {"stem", "blocks", "head"} <= params.keys():
+        raise ValueError("params: expected the dict from cnn_init (keys 'stem', 'blocks', 'head')")
+    W = params["blocks"].get("W") if isinstance(params["blocks"], dict) else None
+    want = (config.depth, 3, 3, config.width, config.width)
+    if W is None or tuple(W.shape) != want:
+        got = None if W is None else tuple(W.shape)
+        raise ValueError(f"params: blocks['W'] should have shape {want} for this config, got {got}")
+    if config.norm is not None and "scale" not in params["blocks"]:
+        raise ValueError(f"params: config.norm = {config.norm!r} needs blocks['scale'] / ['shift']; build with cnn_init(key, config)")
+
+
+def _run(params: dict, config: CNNConfig, images: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(logits (B, n_classes), h_0..h_L (L+1, B, H, W, n), activation outputs a_1..a_L (L, B, H, W, n))."""
+    phi = get_activation(config.activation)
+    s = _branch_scale(config)
+    h0 = _conv(images, params["stem"]["W"], params["stem"]["b"])
+    if config.stem_stride == 2:  # = a stride-2 convolution with padding (1, 1) on both spatial axes
+        h0 = h0[:, ::2, ::2, :]
+
+    def block(h, p):
+        if config.residual:
+            a = phi(_norm(config, p, h))
+            h = h + s * _conv(a, p["W"], p["b"])
+        else:
+            a = phi(_norm(config, p, _conv(h, p["W"], p["b"])))
+            h = a
+        return h, (h, a)
+
+    hL, (hs, acts) = lax.scan(block, h0, params["blocks"])
+    top = hL
+    if config.residual:
+        top = phi(_norm(config, params["out_norm"], hL) if config.norm is not None else hL)
+    logits = jnp.mean(top, axis=(1, 2)) @ params["head"]["W"] + params["head"]["b"]
+    return logits, jnp.concatenate([h0[None], hs]), acts
+
+
+def cnn_apply(params: dict, config: CNNConfig, images: jax.Array) -> jax.Array:
+    """Logits (B, n_classes) for NHWC ``images`` (B, H, W, in_channels)."""
+    config = _check_config(config)
+    _check_params(params, config)
+    return _run(params, config, _check_images(images, config))[0]
+
+
+def cnn_activations(params: dict, config: CNNConfig, images: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(hs, acts)``: block outputs h_0..h_L (L+1, B, H, W, n) and each block's activation output
+    φ(·) (L, B, H, W, n), e.g. for ``gc.stats.activation_stats(acts, "relu").frac_dead`` (the
+    fraction of channels that are off at every position of every image)."""
+    config = _check_config(config)
+    _check_params(params, config)
+    _, hs, acts = _run(params, config, _check_images(images, config))
+    return hs, acts
+
+
+def _check_batch(batch: Any) -> tuple[Any, jax.Array]:
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        raise TypeError(f"batch: expected a pair (images, labels), got {type(batch).__name__}")
+    images, labels = batch
+    labels = jnp.asarray(labels)
+    if not jnp.issubdtype(labels.dtype, jnp.integer) or labels.ndim != 1:
+        raise ValueError(f"batch: labels must be integer class indices of shape (B,), got dtype {labels.dtype} shape {labels.shape}")
+    if hasattr(images, "shape") and images.shape[0] != labels.shape[0]:
+        raise ValueError(f"batch: {images.shape[0]} images but {labels.shape[0]} labels")
+    return images, labels
+
+
+def cnn_loss(params: dict, config: CNNConfig, batch: tuple[jax.Array, jax.Array]) -> jax.Array:
+    """Mean cross-entropy of ``cnn_apply`` on ``batch = (images (B, H, W, C), labels (B,) int)``."""
+    images, labels = _check_batch(batch)
+    logits = cnn_apply(params, config, images)
+    logp = jax.nn.log_softmax(logits)
+    return -jnp.mean(jnp.take_along_axis(logp, labels[:, None], axis=1))
+
+
+def cnn_accuracy(params: dict, config: CNNConfig, batch: tuple[jax.Array, jax.Array]) -> jax.Array:
+    """Fraction of ``batch = (images, labels)`` classified correctly (batch norm: statistics of this batch)."""
+    images, labels = _check_batch(batch)
+    return jnp.mean(jnp.argmax(cnn_apply(params, config, images), axis=-1) == labels)
+
+
+# Short names for use as ``gc.models.cnn.init`` etc. (not re-exported into ``gc.models``).
+init, apply, loss, accuracy, activations = cnn_init, cnn_apply, cnn_loss, cnn_accuracy, cnn_activations
