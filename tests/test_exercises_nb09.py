@@ -1,0 +1,58 @@
+"""Notebook 09 exercises: references pass their own checks; typical mistakes get the intended hint."""
+import numpy as np
+import pytest
+
+import gradcourse as gc
+from gradcourse.exercises import nb09 as ex
+
+
+def _msg(exercise, answer):
+    fb = exercise.check(answer)
+    assert not fb.passed
+    return fb.body
+
+
+@pytest.mark.parametrize("q", [ex.q1, ex.q2, ex.q3])
+def test_reference_passes(q):
+    assert q.check(q.reference).passed
+
+
+@pytest.mark.parametrize("q", [ex.q1, ex.q2, ex.q3])
+def test_not_attempted(q):
+    assert q.check(None).status == "not attempted"
+    assert q.check(lambda *a: None).status == "not attempted"
+
+
+def test_q1_mistakes():
+    assert "squared" in _msg(ex.q1, lambda v, c, k: k * k * c * v / 2)
+    assert "factor ½" in _msg(ex.q1, lambda v, c, k: np.sqrt(k * k * c * v))
+    assert "k²·c_in" in _msg(ex.q1, lambda v, c, k: np.sqrt(c * v / 2))
+    assert "not k·c_in" in _msg(ex.q1, lambda v, c, k: np.sqrt(k * c * v / 2))
+    assert "Pass your function" in _msg(ex.q1, 0.41)
+    # the numbers the explanation quotes
+    assert abs(ex.q1.reference(1 / (3 * 144), 16, 3) - np.sqrt(1 / 6)) < 1e-12
+    assert ex.q1.reference(2 / 144, 16, 3) == pytest.approx(1.0)
+
+
+def test_q2_mistakes():
+    assert "fraction of *entries*" in _msg(ex.q2, lambda a: np.mean(a <= 0, axis=(1, 2, 3, 4)))
+    assert "all* positions" in _msg(ex.q2, lambda a: np.mean(np.all(a <= 0, axis=1), axis=(1, 2, 3)))
+    assert "averaged over images" in _msg(ex.q2, lambda a: np.mean(np.all(a <= 0, axis=(2, 3, 4)), axis=1))
+    assert "*number*" in _msg(ex.q2, lambda a: np.sum(np.all(a <= 0, axis=(1, 2, 3)), axis=-1))
+    assert "raised" in _msg(ex.q2, lambda a: a.nonexistent)
+    # the reference agrees with gc.stats
+    acts = ex._q2_data()
+    np.testing.assert_allclose(ex.q2.reference(acts), [0, 0.25, 0.75, 0])
+    np.testing.assert_allclose(ex.q2.reference(acts), gc.stats.activation_stats(acts, "relu").frac_dead, atol=1e-7)
+
+
+def test_q3_mistakes():
+    assert "*squared* norms" in _msg(ex.q3, lambda L, s, c: (1 + s * s * c * c) ** L)
+    assert "orthogonal" in _msg(ex.q3, lambda L, s, c: (1 + s * c) ** L)
+    assert "identity path" in _msg(ex.q3, lambda L, s, c: (s * c) ** L)
+    assert "Off by one" in _msg(ex.q3, lambda L, s, c: (1 + s * s * c * c) ** ((L - 1) / 2))
+    assert ex.q3.reference(10_000, 10_000 ** -0.5, 1.0) == pytest.approx(np.exp(0.5), rel=1e-4)
+
+
+def test_summary():
+    assert "Notebook 09" in ex.sheet.summary().title
