@@ -39,6 +39,7 @@ from jax import lax
 
 from ..activations import get_activation
 from ..layers import batch_norm, layer_norm
+from ..nets import _positive_int
 
 __all__ = ["CNNConfig", "conv3x3", "cnn_init", "cnn_apply", "cnn_activations", "cnn_loss", "cnn_accuracy", "CNN_INITS"]
 
@@ -68,19 +69,11 @@ class CNNConfig(NamedTuple):
     n_classes: int = 10
 
 
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"config.{name}: expected a positive int, got {type(value).__name__}")
-    if value <= 0:
-        raise ValueError(f"config.{name}: expected a positive int, got {value}")
-    return int(value)
-
-
 def _check_config(config: Any) -> CNNConfig:
     if not isinstance(config, CNNConfig):
         raise TypeError(f"config: expected a CNNConfig, got {type(config).__name__}")
     for name in ("depth", "width", "in_channels", "n_classes"):
-        _positive_int(getattr(config, name), name)
+        _positive_int(getattr(config, name), f"config.{name}")
     if not isinstance(config.residual, bool):
         raise TypeError(f"config.residual: expected True or False, got {type(config.residual).__name__}")
     if config.norm is not None and config.norm not in _NORMS:
@@ -114,15 +107,23 @@ def _branch_scale(config: CNNConfig) -> float:
 # --------------------------------------------------------------------------- parameters
 
 
-def _weight_bias(key: jax.Array, shape: tuple[int, ...], fan_in: int, init: str) -> tuple[jax.Array, jax.Array]:
-    kw, kb = jax.random.split(key)
+def _weight_bias(
+    key: jax.Array, shape: tuple[int, ...], fan_in: int, init: str, depth: int | None = None
+) -> tuple[jax.Array, jax.Array]:
+    """W: shape (or (depth, *shape), one independent draw per block) and its bias (shape[-1],) / (depth, shape[-1])."""
+    kw = key
+    lead = () if depth is None else (depth,)
+    batch_axis = () if depth is None else (0,)  # the depth axis is not part of the fan-in
     if init == "he_normal":
-        W = jax.nn.initializers.he_normal()(kw, shape, jnp.float32)
-        b = jnp.zeros(shape[-1:], jnp.float32)
+        W = jax.nn.initializers.he_normal(batch_axis=batch_axis)(kw, lead + shape, jnp.float32)
+        b = jnp.zeros(lead + shape[-1:], jnp.float32)
     else:  # PyTorch default: kaiming_uniform(a=sqrt(5)) = U(±1/sqrt(fan_in)); bias U(±1/sqrt(fan_in))
-        W = jax.nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")(kw, shape, jnp.float32)
+        # = variance_scaling(1/3, "fan_in", "uniform") for W; drawn as one flat vector and split, so that
+        # eager use compiles one random kernel instead of one per shape (seconds each on a busy CPU)
         bound = 1.0 / math.sqrt(fan_in)
-        b = jax.random.uniform(kb, shape[-1:], jnp.float32, -bound, bound)
+        nw, nb = math.prod(lead + shape), math.prod(lead + shape[-1:])
+        u = jax.random.uniform(kw, (nw + nb,), jnp.float32, -bound, bound)
+        W, b = u[:nw].reshape(lead + shape), u[nw:].reshape(lead + shape[-1:])
     return W, b
 
 
@@ -134,7 +135,7 @@ def cnn_init(key: jax.Array, config: CNNConfig) -> dict:
     L, n, c = config.depth, config.width, config.in_channels
     k_stem, k_blocks, k_head = jax.random.split(key, 3)
     W0, b0 = _weight_bias(k_stem, (3, 3, c, n), 9 * c, config.init)
-    Ws, bs = jax.vmap(lambda k: _weight_bias(k, (3, 3, n, n), 9 * n, config.init))(jax.random.split(k_blocks, L))
+    Ws, bs = _weight_bias(k_blocks, (3, 3, n, n), 9 * n, config.init, depth=L)
     blocks = {"W": Ws, "b": bs}
     if config.norm is not None:
         blocks["scale"] = jnp.ones((L, n), jnp.float32)
