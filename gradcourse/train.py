@@ -1,11 +1,13 @@
 """Train with any optax optimizer and record how the gradients behave, every step.
 
-``fit(loss_fn, params, optimizer, data, steps)`` runs one jitted function per step that returns the
-loss, the new parameters and optimizer state, and every metric at once (no host round-trip per
-layer): the loss, the global gradient norm ‖g‖ (= ``optax.global_norm`` of the raw gradients), the
-global update norm ‖Δθ‖, and per leaf ("layer") the raw gradient norm ‖g_l‖ and the
-update-to-parameter ratio ‖Δθ_l‖ / ‖θ_l‖ (θ before the step; Δθ the optimizer's update, so
-θ_new = θ + Δθ). Metrics stay on the device and reach the host in chunks.
+``fit(loss_fn, params, optimizer, data, steps)`` runs a jitted step that returns the loss, the new
+parameters and optimizer state and every metric at once (no host round-trip per layer): the loss,
+the global gradient norm ‖g‖ (= ``optax.global_norm`` of the raw gradients), the global update
+norm ‖Δθ‖, and per leaf ("layer") the raw gradient norm ‖g_l‖ and the update-to-parameter ratio
+‖Δθ_l‖ / ‖θ_l‖ (θ before the step, Δθ the optimizer's update: θ_new = θ + Δθ). Steps run in
+compiled chunks of ``CHUNK`` (``lax.scan``): one dispatch and one transfer of the metrics to the
+host per chunk, read one chunk late so the device never waits; recording everything costs about
+as much as a bare jitted optax loop (``benchmarks/train_overhead.py``).
 
 Clipping is part of the optimizer, chained with optax, e.g.
 ``optax.chain(optax.clip_by_global_norm(1.0), optax.adam(1e-3))``: the recorded gradient norms are
@@ -17,19 +19,21 @@ the steps before it, and ``History.stopped_at`` / ``stop_reason`` say where and 
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .norms import l2, path_label
+from .norms import path_label
 
 __all__ = ["History", "fit"]
 
-_CHUNK = 10  # steps between host syncs (progress bar, NaN check); results are read one chunk late
+CHUNK = 10
+"""Steps per compiled chunk (one dispatch, one host transfer of the metrics, one progress-bar update)."""
 
 
 # --------------------------------------------------------------------------- the result
@@ -145,19 +149,18 @@ def _stacked_mask(stacked: Any, items: list[tuple[str, Any]]) -> list[bool]:
     return mask
 
 
-def _batches(data: Any, steps: int) -> Callable[[int], Any]:
-    """``data`` as a function step -> batch (raising StopIteration when an iterable runs out)."""
-    if data is None:
-        raise TypeError("data: expected a function step -> batch, an iterable of batches or one batch, got None")
+def _fixed_batch(data: Any) -> bool:
+    """True when ``data`` is one batch (an array or a tuple / dict / NamedTuple of arrays), not a list of them."""
+    if isinstance(data, (list, Iterator)):
+        return False
+    leaves = jax.tree_util.tree_leaves(data)
+    return not isinstance(data, list) and bool(leaves) and all(hasattr(x, "shape") and hasattr(x, "dtype") for x in leaves)
+
+
+def _batches(data: Any) -> Callable[[int], Any]:
+    """``data`` (a function or an iterable) as a function step -> batch that raises StopIteration at the end."""
     if callable(data):
         return data
-    leaves = jax.tree_util.tree_leaves(data)
-    is_batch = not isinstance(data, list) and bool(leaves) and all(
-        hasattr(x, "shape") and hasattr(x, "dtype") for x in leaves
-    )
-    if is_batch:  # one fixed batch (an array, a tuple / dict of arrays): full-batch training
-        fixed = jax.device_put(data)
-        return lambda step: fixed
     try:
         it = iter(data)
     except TypeError:
@@ -168,19 +171,37 @@ def _batches(data: Any, steps: int) -> Callable[[int], Any]:
     return lambda step: next(it)
 
 
+def _signature(batch: Any) -> tuple:
+    """Structure, shapes and dtypes of a batch: batches with equal signatures can be stacked."""
+    leaves, treedef = jax.tree_util.tree_flatten(batch)
+    return treedef, tuple((np.shape(x), x.dtype if hasattr(x, "dtype") else np.result_type(x)) for x in leaves)
+
+
 # --------------------------------------------------------------------------- the step
 
 
-def _make_step(loss_fn: Callable, optimizer: optax.GradientTransformation, mask: list[bool], record: bool):
+def _sum_squares(x: jax.Array, stacked: bool) -> jax.Array:
+    """Σ x² per depth index (shape (L,)) or over everything (shape (1,)), in float32 or wider."""
+    x = x.reshape((x.shape[0], -1) if stacked else (1, -1))
+    if jnp.issubdtype(x.dtype, jnp.complexfloating):
+        x = jnp.abs(x)
+    x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+    return jnp.sum(x * x, axis=1)
+
+
+def _make_chunk(loss_fn: Callable, optimizer: optax.GradientTransformation, mask: list[bool], record: bool):
+    """A jitted run of k steps (``lax.scan``) -> (params, opt_state, alive, metrics (k, M)).
+
+    Row t of ``metrics`` is [loss, ‖g‖, ‖Δθ‖, ‖g_l‖ for every layer, ‖Δθ_l‖/‖θ_l‖ for every layer].
+    A step is applied only while ``alive`` (no non-finite step yet) and t < n_valid (the last chunk
+    is padded to k steps so that it reuses the compiled function).
+    """
     extra = isinstance(optimizer, optax.GradientTransformationExtraArgs)
 
-    def leaf_norms(tree):
-        return [l2(x, axis=tuple(range(1, x.ndim))) if s else l2(x) for x, s in zip(jax.tree_util.tree_leaves(tree), mask)]
+    def squares(tree):  # one vector: the per-layer Σx² of every leaf, in leaf order (cheap on CPU and GPU)
+        return jnp.concatenate([_sum_squares(x, s) for x, s in zip(jax.tree_util.tree_leaves(tree), mask)])
 
-    def global_norm(norms):
-        return jnp.sqrt(sum(jnp.sum(jnp.square(n)) for n in norms))
-
-    def step(params, opt_state, alive, batch):
+    def step(params, opt_state, alive, batch, valid):
         loss, grads = jax.value_and_grad(loss_fn)(params, batch)
         if extra:  # e.g. line searches (optax.lbfgs) need the value and the function
             updates, new_state = optimizer.update(
@@ -189,20 +210,30 @@ def _make_step(loss_fn: Callable, optimizer: optax.GradientTransformation, mask:
         else:
             updates, new_state = optimizer.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
-        g = leaf_norms(grads)
-        u = leaf_norms(updates)
-        gnorm, unorm = global_norm(g), global_norm(u)
-        parts = [jnp.reshape(loss, (1,)), jnp.reshape(gnorm, (1,)), jnp.reshape(unorm, (1,))]
+        g2, u2 = squares(grads), squares(updates)
+        dtype = jnp.promote_types(g2.dtype, jnp.result_type(loss))
+        parts = [jnp.reshape(loss, (1,)), jnp.sqrt(jnp.sum(g2, keepdims=True)), jnp.sqrt(jnp.sum(u2, keepdims=True))]
         if record:
-            p = leaf_norms(params)
-            parts += [jnp.ravel(n) for n in g] + [jnp.ravel(a / b) for a, b in zip(u, p)]
-        dtype = jnp.result_type(*[x.dtype for x in parts])
+            parts += [jnp.sqrt(g2), jnp.sqrt(u2 / squares(params))]
         metrics = jnp.concatenate([x.astype(dtype) for x in parts])
-        ok = alive & jnp.all(jnp.isfinite(metrics[:3]))
+        ok = alive & valid & jnp.all(jnp.isfinite(metrics[:3]))
         keep = lambda new, old: jnp.where(ok, new, old)  # a non-finite step is not applied
         return jax.tree_util.tree_map(keep, new_params, params), jax.tree_util.tree_map(keep, new_state, opt_state), ok, metrics
 
-    return jax.jit(step)
+    @functools.partial(jax.jit, static_argnames=("k",))
+    def chunk(params, opt_state, alive, batches, n_valid, *, k, fixed=None):
+        if batches is not None:  # a list of k batches, stacked here (no extra dispatch)
+            batches = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *batches)
+
+        def body(carry, xs):
+            t, batch = xs
+            p, s, ok, m = step(*carry, fixed if batch is None else batch, t < n_valid)
+            return (p, s, ok), m
+
+        (params, opt_state, alive), metrics = jax.lax.scan(body, (params, opt_state, alive), (jnp.arange(k), batches))
+        return params, opt_state, alive, metrics
+
+    return chunk
 
 
 def _reason(row: np.ndarray, step: int) -> str:
@@ -237,6 +268,9 @@ def fit(
     ``progress``: a tqdm bar with the current loss. ``record=False`` skips the per-layer metrics.
     Stops early at a non-finite loss / gradient / update (see ``History.stopped_at``) or when an
     iterable runs out of batches. Returns a ``History``.
+
+    Steps run in compiled chunks of up to 10 (``lax.scan``); batches are fetched a chunk ahead,
+    so a function or iterable may be asked for up to 20 batches past a step that stops the run.
     """
     if not callable(loss_fn):
         raise TypeError(f"loss_fn: expected a function (params, batch) -> scalar loss, got {type(loss_fn).__name__}")
@@ -248,12 +282,17 @@ def fit(
     steps = _check_steps(steps)
     items = _leaves(params)
     mask = _stacked_mask(stacked, items)
-    get_batch = _batches(data, steps)
-
-    try:
-        first = get_batch(0)
-    except StopIteration:
-        raise ValueError("data: the iterable yields no batches") from None
+    if data is None:
+        raise TypeError("data: expected a function step -> batch, an iterable of batches or one batch, got None")
+    fixed = jax.device_put(data) if not callable(data) and _fixed_batch(data) else None
+    get_batch = None if fixed is not None else _batches(data)
+    if fixed is None:
+        try:
+            first = get_batch(0)
+        except StopIteration:
+            raise ValueError("data: the iterable yields no batches") from None
+    else:
+        first = fixed
     out = jax.eval_shape(loss_fn, params, first)
     if not hasattr(out, "shape") or out.shape != ():
         shape = getattr(out, "shape", type(out).__name__)
@@ -261,63 +300,79 @@ def fit(
     if not jnp.issubdtype(out.dtype, jnp.floating):
         raise TypeError(f"loss_fn: must return a floating-point scalar, got dtype {jnp.dtype(out.dtype).name}")
 
-    step_fn = _make_step(loss_fn, optimizer, mask, record)
+    chunk = _make_chunk(loss_fn, optimizer, mask, record)
+    k = min(CHUNK, steps)
     opt_state = optimizer.init(params)
     alive = jnp.asarray(True)
 
     from tqdm.auto import tqdm
 
     bar = tqdm(total=steps, desc=desc, disable=not progress, leave=True)
-    pending: list[jax.Array] = []  # metric vectors still on the device
-    rows: list[np.ndarray] = []  # fetched chunks
-    n_fetched = 0
+    rows: list[np.ndarray] = []  # metrics on the host, one array per chunk
+    pending: list[tuple[int, int, jax.Array]] = []  # (first step, steps, metrics on the device)
     stopped_at = stop_reason = None
-    batch = first
 
-    def fetch(upto: int) -> tuple[int, str] | None:
-        """Move the metrics of steps < upto to the host; return (step, reason) of the first bad step."""
-        nonlocal n_fetched
-        start = n_fetched
-        chunk = np.asarray(jnp.stack(pending[: upto - start]))
-        del pending[: upto - start]
-        rows.append(chunk)
-        n_fetched = upto
-        bad = np.flatnonzero(~np.all(np.isfinite(chunk[:, :3]), axis=1))
+    def read(first_step: int, n: int, metrics: jax.Array) -> bool:
+        """Bring one chunk's metrics to the host; False (and stop info set) at a non-finite step."""
+        nonlocal stopped_at, stop_reason
+        m = np.asarray(metrics)[:n]
+        bad = np.flatnonzero(~np.all(np.isfinite(m[:, :3]), axis=1))
+        if len(bad):
+            m = m[: bad[0]]
+            stopped_at = first_step + int(bad[0])
+            stop_reason = _reason(np.asarray(metrics)[bad[0]], stopped_at)
+        rows.append(m)
         if progress:
-            last = chunk[bad[0] - 1, 0] if len(bad) and bad[0] > 0 else chunk[-1, 0] if not len(bad) else None
-            if last is not None:
-                bar.set_postfix(loss=f"{float(last):.4g}", refresh=False)
-            bar.update((start + bad[0] if len(bad) else upto) - bar.n)
-        return (start + int(bad[0]), _reason(chunk[bad[0]], start + int(bad[0]))) if len(bad) else None
+            if len(m):
+                bar.set_postfix(loss=f"{float(m[-1, 0]):.4g}", refresh=False)
+            bar.update(len(m))
+        return not len(bad)
 
+    def run(first_step: int, batches: Any, n: int, size: int) -> None:
+        """Dispatch steps first_step ... first_step+n-1 as one compiled chunk of ``size`` steps."""
+        nonlocal params, opt_state, alive
+        params, opt_state, alive, metrics = chunk(
+            params, opt_state, alive, batches, jnp.asarray(n, jnp.int32), k=size, fixed=fixed
+        )
+        pending.append((first_step, n, metrics))
+
+    ran_out = False
     try:
-        step = 0
-        while True:
-            params, opt_state, alive, metrics = step_fn(params, opt_state, alive, batch)
-            pending.append(metrics)
-            step += 1
-            if step % _CHUNK == 0 and step >= 2 * _CHUNK:  # read one chunk late: the device never waits
-                found = fetch(step - _CHUNK)
-                if found:
-                    stopped_at, stop_reason = found
+        done = 0
+        while done < steps and not ran_out:
+            n = min(k, steps - done)
+            if fixed is not None:
+                run(done, None, n, k)
+            else:
+                batches = []
+                for i in range(done, done + n):
+                    try:
+                        batches.append(first if i == 0 else get_batch(i))
+                    except StopIteration:
+                        ran_out = True
+                        break
+                if not batches:
                     break
-            if step == steps:
+                n = len(batches)
+                if len({_signature(b) for b in batches}) == 1:  # pad the last chunk (padding is not applied)
+                    run(done, batches + [batches[-1]] * (k - n), n, k)
+                else:  # batches of different shapes or structures: one step at a time
+                    for i, b in enumerate(batches):
+                        run(done + i, [b], 1, 1)
+            done += n
+            while len(pending) > 1:  # read one chunk late: the device never waits for the host
+                if not read(*pending.pop(0)):
+                    break
+            if stop_reason is not None:
                 break
-            try:
-                batch = get_batch(step)
-            except StopIteration:
-                stopped_at, stop_reason = step, f"data ran out after {step} batches (steps={steps})"
-                break
-        if pending and (stop_reason is None or stopped_at == step):  # finished, or the data ran out
-            found = fetch(step)
-            if found:
-                stopped_at, stop_reason = found
+        while pending and stop_reason is None:
+            read(*pending.pop(0))
+        if ran_out and stop_reason is None:
+            stopped_at, stop_reason = done, f"data ran out after {done} batches (steps={steps})"
     finally:
         bar.close()
 
     table = np.concatenate(rows, axis=0)
-    n = table.shape[0] if stopped_at is None else min(stopped_at, table.shape[0])
-    table = table[:n]
     grad_norms, update_ratios = {}, {}
     if record:
         sizes = [leaf.shape[0] if s else 1 for (_, leaf), s in zip(items, mask)]
