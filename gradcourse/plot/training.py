@@ -23,6 +23,16 @@ _KIND_LABEL = {
 _CURVE_LABEL = {"loss": "loss", "grad_norm": r"gradient norm $\|g\|$", "update_norm": r"update norm $\|\Delta\theta\|$"}
 
 
+def _figure(ax: Any):
+    """A new 6×4 in figure with constrained layout (long layer labels fit), or the given Axes' figure."""
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+        return fig, ax
+    return _axes(ax)
+
+
 def _check_history(history: Any, name: str = "history") -> Any:
     if not all(hasattr(history, a) for a in ("loss", "grad_norm", "update_norm", "grad_norms", "matrix")):
         raise TypeError(f"{name}: expected a gc.train.History (what gc.train.fit returns), got {type(history).__name__}")
@@ -45,7 +55,7 @@ def history_heatmap(history: Any, kind: str = "grad_norms", ax: Any = None):
     labels, values = history.matrix(kind)
     if values.shape[1] == 0:
         raise ValueError("history: no steps were recorded, nothing to draw")
-    fig, ax = _axes(ax)
+    fig, ax = _figure(ax)
     shown = np.ma.masked_invalid(_positive(np.asarray(values, dtype=np.float64)))
     if shown.count() == 0:
         raise ValueError(f"history: no positive finite {kind} to draw on a log colour scale")
@@ -96,7 +106,7 @@ def history_curves(history: Any, keys: str | Sequence[str] = ("loss", "grad_norm
     keys = (keys,) if isinstance(keys, str) else tuple(keys)
     if not keys:
         raise ValueError("keys: expected at least one key, e.g. 'loss'")
-    fig, ax = _axes(ax)
+    fig, ax = _figure(ax)
     styles = ["-", "--", ":", "-."]
     for i, (name, run) in enumerate(runs.items()):
         color = f"C{i}"
