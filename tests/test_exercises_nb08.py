@@ -1,0 +1,104 @@
+"""Exercises of notebook 08: each reference passes, typical wrong answers get the intended hint."""
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gradcourse.exercises import CORRECT, NOT_ATTEMPTED, nb08 as ex
+from gradcourse.models import rnn
+
+
+def _body(feedback):
+    return feedback.body
+
+
+def test_references_pass_their_own_checks():
+    for q in ex.sheet.exercises:
+        assert q.check(q.reference).passed, q.name
+    assert ex.sheet.summary().status == CORRECT
+
+
+@pytest.mark.parametrize("q", [ex.q1, ex.q2, ex.q3])
+def test_placeholders_are_not_attempted(q):
+    assert q.check(None).status == NOT_ATTEMPTED
+
+    def template(*args):
+        raise NotImplementedError
+
+    if q is not ex.q3:
+        assert q.check(template).status == NOT_ATTEMPTED
+        assert q.check(lambda *a: None).status == NOT_ATTEMPTED
+
+
+def test_q1_values_and_wrong_answers():
+    assert ex.horizon_reference(0.9, 1e-6) == 132
+    assert 0.9**132 <= 1e-6 < 0.9**131
+    assert "one step short" in _body(ex.q1.check(lambda r, t: math.floor(math.log(t) / math.log(r))))
+    assert "whole number" in _body(ex.q1.check(lambda r, t: math.log(t) / math.log(r)))
+    assert "upside down" in _body(ex.q1.check(lambda r, t: math.ceil(math.log(r) / math.log(t))))
+    assert "negative" in _body(ex.q1.check(lambda r, t: -ex.horizon_reference(r, t)))
+    assert "should be" in _body(ex.q1.check(lambda r, t: 7))
+    assert "itself" in _body(ex.q1.check(132))
+
+
+def test_q2_reference_matches_jax_bptt():
+    """The NumPy reference equals ∂L/∂h_t from gradcourse.models.hidden_state_grads."""
+    key = jax.random.PRNGKey(0)
+    p = rnn.init_cell(key, "rnn", 2, 4, scale=1.2)
+    xs = jax.random.normal(jax.random.PRNGKey(1), (3, 5, 2))
+    g_T = jax.random.normal(jax.random.PRNGKey(2), (3, 4))
+    hs = rnn.unroll("rnn", p, xs)
+    want = rnn.hidden_state_grads("rnn", p, xs, lambda h_T: jnp.sum(h_T * g_T))
+    got = ex.bptt_reference(np.asarray(p["W_h"], np.float64), np.asarray(hs, np.float64), np.asarray(g_T, np.float64))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
+def _bptt_variant(step, reverse=False):
+    def fn(W_h, hs, g_T):
+        gs = [g_T]
+        for t in range(hs.shape[0] - 1, 0, -1):
+            gs.append(step(gs[-1], t, W_h, hs))
+        out = np.stack(gs[::-1])
+        return out[::-1] if reverse else out
+
+    return fn
+
+
+@pytest.mark.parametrize(
+    "fn,message",
+    [
+        (_bptt_variant(lambda g, t, W, hs: g @ W.T), "tanh derivative"),
+        (_bptt_variant(lambda g, t, W, hs: (g * (1 - hs[t] ** 2)) @ W), "Transpose"),
+        (_bptt_variant(lambda g, t, W, hs: (g * (1 - hs[t - 1] ** 2)) @ W.T), "Off by one"),
+        (_bptt_variant(lambda g, t, W, hs: (g * (1 - hs[t])) @ W.T), "1 - tanh²"),
+        (_bptt_variant(lambda g, t, W, hs: (g * (1 - hs[t] ** 2)) @ W.T, reverse=True), "backwards in time"),
+        (lambda W, hs, g: 2 * ex.bptt_reference(W, hs, g), "result[-1] should be g_T"),
+        (lambda W, hs, g: ex.bptt_reference(W, hs, g)[1:], "shape"),
+        (lambda W, hs, g: "no", "array"),
+    ],
+)
+def test_q2_wrong_answers(fn, message):
+    fb = ex.q2.check(fn)
+    assert not fb.passed
+    assert message in fb.body
+
+
+def test_q2_learner_code_that_raises_is_reported():
+    fb = ex.q2.check(lambda W, hs, g: W @ np.zeros((7, 7)))
+    assert "raised ValueError" in fb.body
+
+
+def test_q3_value_and_wrong_answers():
+    b = ex.forget_bias_reference()
+    sig = 1 / (1 + math.exp(-b))
+    assert abs(sig**100 - 0.5) < 1e-9
+    assert 4.9 < b < 5.0
+    assert "not the bias" in _body(ex.q3.check(0.5 ** (1 / 100)))
+    assert "default" in _body(ex.q3.check(1.0))
+    assert "one step" in _body(ex.q3.check(0.0))
+    assert "must be larger" in _body(ex.q3.check(3.0))
+    assert "smallest" in _body(ex.q3.check(8.0))
+    assert "one number" in _body(ex.q3.check("five"))
+    assert "finite" in _body(ex.q3.check(float("nan")))
