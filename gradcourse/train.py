@@ -154,7 +154,7 @@ def _fixed_batch(data: Any) -> bool:
     if isinstance(data, (list, Iterator)):
         return False
     leaves = jax.tree_util.tree_leaves(data)
-    return not isinstance(data, list) and bool(leaves) and all(hasattr(x, "shape") and hasattr(x, "dtype") for x in leaves)
+    return bool(leaves) and all(hasattr(x, "shape") and hasattr(x, "dtype") for x in leaves)
 
 
 def _batches(data: Any) -> Callable[[int], Any]:

@@ -134,6 +134,14 @@ def test_nan_stop_truncates_and_keeps_last_finite_params():
     assert int(h.opt_state[0].count) == 23  # the NaN step did not touch the optimizer state either
 
 
+def test_nan_at_the_first_step():
+    p = linear_params()
+    h = gc.train.fit(lambda q, b: linear_loss(q, b) * jnp.nan, p, optax.sgd(0.1), regression(), 25, progress=False)
+    assert h.stopped_at == 0 and h.stop_reason == "loss is NaN at step 0" and len(h) == 0
+    assert h.grad_norms["W"].shape == (0,) and "stopped" in repr(h)
+    np.testing.assert_array_equal(h.params["W"], p["W"])
+
+
 def test_inf_gradient_stop():
     def loss_fn(p, step):  # finite loss (0 or 1), infinite gradient at step 5: d/dx sqrt(x) at x = 0
         c = jnp.where(step == 5, jax.lax.stop_gradient(p["a"]), p["a"] - 1.0)
