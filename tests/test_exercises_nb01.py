@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gradcourse.exercises import nb01 as ex
-from gradcourse.exercises._core import CORRECT, INCORRECT, NOT_ATTEMPTED
+from gradcourse.exercises._core import CORRECT, NOT_ATTEMPTED
 from exercise_helpers import body
 
 

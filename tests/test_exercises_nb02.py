@@ -10,7 +10,7 @@ import pytest
 
 import gradcourse as gc
 from gradcourse.exercises import nb02 as ex
-from gradcourse.exercises._core import CORRECT, INCORRECT, NOT_ATTEMPTED
+from gradcourse.exercises._core import CORRECT, NOT_ATTEMPTED
 from exercise_helpers import body
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gradcourse.exercises import nb10 as ex
-from gradcourse.exercises._core import CORRECT, INCORRECT, NOT_ATTEMPTED
+from gradcourse.exercises._core import CORRECT, NOT_ATTEMPTED
 from gradcourse.models import transformer as tf
 from exercise_helpers import body
 
