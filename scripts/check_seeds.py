@@ -3,7 +3,7 @@
 The course promises that every assert holds for any seed. This script rewrites each seed
 literal in a notebook's code cells -- ``PRNGKey(n)``, ``jax.random.key(n)``,
 ``default_rng(n)``, ``np.random.seed(n)`` and ``seed=n`` / ``SEED = n`` -- to ``n + offset``
-(so distinct streams stay distinct), executes the copy with nbclient in a scratch directory
+(so distinct streams stay distinct), executes the copy in memory with nbclient (nothing is written)
 (errors allowed, so every failing cell is reported, not only the first) and prints one line per
 failing cell: notebook, offset, cell index, exception and the failing source line.
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -67,13 +66,12 @@ def run_one(args: tuple[str, int, int]) -> tuple[str, int, int, float, list[str]
             n_seeds += n
     problems: list[str] = []
     t0 = time.time()
-    with tempfile.TemporaryDirectory():
-        client = NotebookClient(book, timeout=timeout, allow_errors=True, kernel_name="python3",
-                                resources={"metadata": {"path": str(Path(path).resolve().parent)}})
-        try:
-            client.execute()
-        except Exception as exc:  # a timeout or a dead kernel: report it, keep going
-            problems.append(f"run stopped: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+    client = NotebookClient(book, timeout=timeout, allow_errors=True, kernel_name="python3",
+                            resources={"metadata": {"path": str(Path(path).resolve().parent)}})
+    try:
+        client.execute()
+    except Exception as exc:  # a timeout or a dead kernel: report it, keep going
+        problems.append(f"run stopped: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
     for i, cell in enumerate(book.cells):
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
