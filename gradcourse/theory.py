@@ -45,7 +45,9 @@ __all__ = [
     "critical_sigma_w2",
     "depth_scales",
     "length_map",
-    "phase_diagram",
+    "chi1_grid",
+    "edge_of_chaos",
+    "relu_dead_fraction",
     "qstar",
 ]
 
@@ -340,8 +342,10 @@ def depth_scales(activation: str | Activation, sigma_w2: ArrayLike, sigma_b2: Ar
     return _depth_scales_at(phi, sigma_w2, q, c)
 
 
-def phase_diagram(activation: str | Activation, sigma_w2_grid: ArrayLike, sigma_b2_grid: ArrayLike) -> jax.Array:
-    """``χ₁`` on a grid: entry ``[i, j]`` is ``chi1(activation, sigma_w2_grid[i], sigma_b2_grid[j])``."""
+def chi1_grid(activation: str | Activation, sigma_w2_grid: ArrayLike, sigma_b2_grid: ArrayLike) -> jax.Array:
+    """``χ₁`` on a grid, for ``gc.plot.phase_diagram`` to draw.
+
+    Entry ``[i, j]`` is ``chi1(activation, sigma_w2_grid[i], sigma_b2_grid[j])``."""
     phi = get_activation(activation)
     _check_sigmas(sigma_w2_grid, sigma_b2_grid)
     sw, sb = _float(sigma_w2_grid), _float(sigma_b2_grid)
@@ -389,3 +393,58 @@ def critical_sigma_w2(
         else:
             b = m
     return 0.5 * (a + b)
+
+
+def edge_of_chaos(
+    activation: str | Activation, sigma_b2: ArrayLike, *, lo: float = 0.05, hi: float = 20.0
+) -> np.ndarray:
+    """The χ₁ = 1 line: critical σ_w² for each σ_b² in ``sigma_b2`` (shape (n,)); NaN where χ₁ does not cross 1.
+
+    :func:`critical_sigma_w2` (a bisection in ``[lo, hi]``) at each σ_b²; ``gc.plot.phase_diagram`` draws the
+    result as ``boundary=(sigma_b2, edge_of_chaos(...))``. For tanh at σ_b² = 0.05 it is ≈ 1.76; for ReLU 2.
+
+    >>> edge_of_chaos("relu", [0.0, 0.1]).round(4).tolist()
+    [2.0, 2.0]
+    """
+    sb = np.atleast_1d(np.asarray(sigma_b2, dtype=np.float64))
+    if sb.ndim != 1 or not np.all(np.isfinite(sb)) or np.any(sb < 0):
+        raise ValueError(f"sigma_b2: expected finite bias variances >= 0 (a number or a 1-D array), got {sigma_b2!r}")
+    out = np.full(sb.shape, np.nan)
+    for i, s in enumerate(sb):
+        try:
+            out[i] = critical_sigma_w2(activation, float(s), lo=lo, hi=hi)
+        except ValueError:
+            pass  # no transition in [lo, hi]
+    return out
+
+
+def relu_dead_fraction(c: ArrayLike, batch: int) -> np.ndarray:
+    """Probability that a ReLU unit is off (z ≤ 0) for all ``batch`` inputs, at pre-activation correlation c.
+
+    For jointly Gaussian z_1 ... z_B with unit variance and equal pairwise correlation c ≥ 0, write
+    z_b = √c g + √(1−c) e_b; then P(all z_b ≤ 0) = ∫Dg Φ(−g √(c/(1−c)))^B: 2^(−B) at c = 0, 1/2 at c = 1.
+    This is the mean-field ``frac_dead`` of ``gc.stats.activation_stats`` for a batch of B inputs.
+    Output has the shape of ``c``. Adaptive quadrature (``scipy.integrate.quad``), not jittable.
+
+    >>> relu_dead_fraction([0.0, 1.0], 3).round(6).tolist()
+    [0.125, 0.5]
+    """
+    from scipy import integrate, special
+
+    if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+        raise ValueError(f"batch: expected a positive int, got {batch!r}")
+    cs = np.asarray(c, dtype=np.float64)
+    if not np.all(np.isfinite(cs)) or np.any(cs < 0) or np.any(cs > 1):
+        raise ValueError("c: expected correlations in [0, 1]")
+    out = np.empty(cs.shape)
+    for i, ci in np.ndenumerate(cs):
+        if ci >= 1.0:
+            out[i] = 0.5
+            continue
+        a = np.sqrt(ci / (1.0 - ci))
+
+        def integrand(g: float, a: float = a) -> float:
+            return np.exp(-0.5 * g * g) / np.sqrt(2 * np.pi) * special.ndtr(-a * g) ** batch
+
+        out[i] = integrate.quad(integrand, -np.inf, np.inf, epsabs=1e-12, limit=200)[0]
+    return out

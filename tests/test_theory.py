@@ -22,7 +22,7 @@ from gradcourse.theory import (
     cstar,
     depth_scales,
     length_map,
-    phase_diagram,
+    chi1_grid,
     qstar,
 )
 
@@ -187,7 +187,7 @@ def test_vmap_and_jit_match_python_loop():
     np.testing.assert_allclose(jax.vmap(lambda s: chi1("tanh", s, 0.05))(grid), looped, rtol=1e-5)
     np.testing.assert_allclose(jax.jit(lambda s: chi1("tanh", s, 0.05))(grid[3]), looped[3], rtol=1e-5)
     sb_grid = jnp.array([0.0, 0.05, 0.3])
-    diagram = phase_diagram("tanh", grid, sb_grid)
+    diagram = chi1_grid("tanh", grid, sb_grid)
     assert diagram.shape == (8, 3)
     np.testing.assert_allclose(diagram[:, 1], looped, rtol=1e-5)
     np.testing.assert_allclose(diagram[2, 2], chi1("tanh", float(grid[2]), 0.3), rtol=1e-5)
@@ -284,7 +284,7 @@ def test_bad_sigma_w2(bad):
         lambda: correlation_map("tanh", 0.5, bad, 0.05),
         lambda: cstar("tanh", bad, 0.05),
         lambda: depth_scales("tanh", bad, 0.05),
-        lambda: phase_diagram("tanh", np.array([1.0, bad]), np.array([0.05])),
+        lambda: chi1_grid("tanh", np.array([1.0, bad]), np.array([0.05])),
     ):
         with pytest.raises(ValueError, match="sigma_w2"):
             call()
