@@ -17,12 +17,12 @@ from scipy import integrate, optimize, special
 from gradcourse.theory import (
     DepthScales,
     chi1,
+    chi1_grid,
     correlation_map,
     critical_sigma_w2,
     cstar,
     depth_scales,
     length_map,
-    chi1_grid,
     qstar,
 )
 
