@@ -1,19 +1,50 @@
 """gradcourse: see how gradients flow through deep networks.
 
-Core API: ``forward``, ``backward``, ``jvp_chain``, ``vjp_chain``, ``layer_norms``,
-``jacobian_spectrum``; submodules ``theory``, ``stats``, ``nets``, ``plot``, ``widgets``,
-``exercises``, ``train``, ``models``, ``data``.
+Core API (imported here): ``forward``, ``backward``, ``jvp_chain``, ``vjp_chain``, ``layer_norms``,
+``signal_norms``, ``jacobian_spectrum``, ``mlp``. The submodules, by layer (each uses only layers
+above it in this list; ``python scripts/import_graph.py`` prints who imports whom):
+
+- core: ``activations``, ``model``, ``chains``, ``norms``, ``spectrum``, ``nets``, ``layers``, ``models``,
+  ``data``, ``train``, and ``validate`` (argument checks used everywhere)
+- theory and statistics: ``theory`` (mean field), ``rmt`` (random-matrix spectra), ``stats``
+- experiments: ``experiments`` (the sweeps and profiles notebooks and explorers run)
+- presentation: ``plot`` (draws given arrays), ``widgets`` (controls wired to experiments and plots)
+- course material: ``exercises``
 """
+from . import compile_cache  # noqa: F401  (switches on JAX's persistent compilation cache: see its docstring)
 from .activations import ACTIVATIONS, get_activation
 from .chains import backward, jvp_chain, vjp_chain
 from .model import Stacked, forward, layer_shapes
 from .nets import dense_layer, mlp, mlp_params
 from .norms import l2, layer_norms, mean_square, path_label, signal_norms, stacked_norms
 from .spectrum import jacobian_spectrum
+from .tap import tap  # noqa: I001  (gradcourse on your own model: tap, capture, health_report)
+from .capture import Capture, capture
+from .health import HealthReport, health_report
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("theory", "stats", "nets", "plot", "widgets", "exercises", "train", "models", "data", "layers")
+# Imported on first use (``gc.theory``, ``gc.plot``, ...) so that ``import gradcourse`` stays fast.
+_SUBMODULES = (
+    # core
+    "validate",
+    "nets",
+    "layers",
+    "models",
+    "data",
+    "train",
+    # theory and statistics
+    "theory",
+    "rmt",
+    "stats",
+    # experiments
+    "experiments",
+    # presentation
+    "plot",
+    "widgets",
+    # course material
+    "exercises",
+)
 
 
 def __getattr__(name: str):
@@ -25,8 +56,13 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'gradcourse' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_SUBMODULES])
+
+
 __all__ = [
     "ACTIVATIONS", "Stacked", "backward", "dense_layer", "forward", "get_activation", "jacobian_spectrum",
     "jvp_chain", "l2", "layer_norms", "layer_shapes", "mean_square", "mlp", "mlp_params", "path_label",
     "signal_norms", "stacked_norms", "vjp_chain",
+    "Capture", "HealthReport", "capture", "health_report", "tap",
 ]

@@ -1,4 +1,4 @@
-"""gc.plot.activations: φ/φ' curves, per-layer histograms and profiles, and the dead-fraction theory."""
+"""gc.plot.activations: φ/φ' curves, per-layer histograms and profiles."""
 from __future__ import annotations
 
 import matplotlib
@@ -6,7 +6,6 @@ import matplotlib
 matplotlib.use("Agg")
 
 import jax
-import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -20,31 +19,9 @@ def close_figures():
     plt.close("all")
 
 
-def test_relu_dead_fraction_closed_forms():
-    got = gc.plot.relu_dead_fraction([0.0, 0.5, 1.0], 16)
-    # c = 0: independent, 2^-B; c = 1/2: the equicorrelated orthant probability 1/(B+1); c = 1: 1/2
-    np.testing.assert_allclose(got, [2.0**-16, 1 / 17, 0.5], rtol=1e-6)
-    two = gc.plot.relu_dead_fraction([0.3], 2)[0]
-    assert two == pytest.approx(0.25 + np.arcsin(0.3) / (2 * np.pi), rel=1e-6)  # Sheppard's formula
-
-
-def test_relu_dead_fraction_matches_sampling():
-    c, B = 0.8, 8
-    g = jax.random.normal(jax.random.PRNGKey(0), (200_000, 1))
-    e = jax.random.normal(jax.random.PRNGKey(1), (200_000, B))
-    z = jnp.sqrt(c) * g + jnp.sqrt(1 - c) * e
-    assert float(jnp.mean(jnp.all(z <= 0, axis=1))) == pytest.approx(gc.plot.relu_dead_fraction(c, B), abs=3e-3)
-
-
-def test_relu_dead_fraction_validates():
-    with pytest.raises(ValueError, match="batch"):
-        gc.plot.relu_dead_fraction(0.5, 0)
-    with pytest.raises(ValueError, match="c:"):
-        gc.plot.relu_dead_fraction([1.5], 4)
-
-
 def test_layer_profile_colours_and_scales():
-    fig, ax = gc.plot.layer_profile({"a": [1.0, 0.5, 0.25]}, {"a": [1.0, 0.5, 0.25], "bound": [1, 1, 1]}, ylabel="r", start=1)
+    theory = {"a": [1.0, 0.5, 0.25], "bound": [1, 1, 1]}
+    fig, ax = gc.plot.layer_profile({"a": [1.0, 0.5, 0.25]}, theory, ylabel="r", start=1)
     lines = {l.get_label(): l for l in ax.get_lines()}
     assert lines["a (theory)"].get_color() == lines["a (measured)"].get_color() != lines["bound (theory)"].get_color()
     assert list(lines["a (measured)"].get_xdata()) == [1, 2, 3] and ax.get_yscale() == "log"
@@ -54,16 +31,22 @@ def test_layer_profile_colours_and_scales():
         gc.plot.layer_profile({"a": [[1.0]]}, ylabel="r")
 
 
-def test_activation_derivatives_uses_jax_grad():
-    fig, axes = gc.plot.activation_derivatives(["sigmoid", "relu"], x=np.linspace(-3, 3, 61))
-    d = axes[1].get_lines()[0].get_ydata()
-    assert d.max() == pytest.approx(0.25, abs=1e-6)
-    with pytest.raises(TypeError, match="activations"):
-        gc.plot.activation_derivatives("tanh")
+def test_activation_derivatives_draws_the_given_curves():
+    x = np.linspace(-3, 3, 61)
+    curves = {"sigmoid": (x, np.tanh(x), 1 - np.tanh(x) ** 2), "line": (x, x, np.ones_like(x))}
+    fig, axes = gc.plot.activation_derivatives(curves)
+    np.testing.assert_array_equal(axes[0].get_lines()[0].get_ydata(), np.tanh(x))
+    np.testing.assert_array_equal(axes[1].get_lines()[1].get_ydata(), np.ones_like(x))
+    assert [t.get_text() for t in axes[1].get_legend().get_texts()] == ["sigmoid", "line"]
+    with pytest.raises(TypeError, match="curves"):
+        gc.plot.activation_derivatives(["tanh"])
+    with pytest.raises(ValueError, match="equal 1-D shapes"):
+        gc.plot.activation_derivatives({"bad": (x, x[:-1], x)})
 
 
 def test_activation_histograms_and_comparison():
-    hs = gc.forward(gc.mlp(jax.random.PRNGKey(0), 3, 64, "tanh", 4.0, 0.0), jax.random.normal(jax.random.PRNGKey(1), (8, 64)))
+    net = gc.mlp(jax.random.PRNGKey(0), 3, 64, "tanh", 4.0, 0.0)
+    hs = gc.forward(net, jax.random.normal(jax.random.PRNGKey(1), (8, 64)))
     fig, ax = gc.plot.activation_histograms(hs, [1, 3], bins=10, theory=(np.linspace(-0.9, 0.9, 5), np.ones(5), "flat"))
     assert len(ax.get_lines()) == 3 and ax.get_yscale() == "log"
     with pytest.raises(ValueError, match="layer index"):

@@ -17,9 +17,9 @@ def close_figures():
     plt.close("all")
 
 
-def test_layer_norm_plot_points_and_theory_line():
+def test_depth_profile_points_and_theory_line():
     norms = 0.9 ** np.arange(11)[::-1]
-    fig, ax = gc.plot.layer_norm_plot(norms, 1.01 * norms, label="σ_w = 0.9")
+    fig, ax = gc.plot.depth_profile(norms, 1.01 * norms, label="σ_w = 0.9")
     points, line = ax.get_lines()
     assert points.get_linestyle() == "None" and points.get_marker() == "o"
     assert line.get_linestyle() == "-" and line.get_color() == points.get_color()
@@ -30,10 +30,10 @@ def test_layer_norm_plot_points_and_theory_line():
     assert fig is ax.figure
 
 
-def test_layer_norm_plot_overlays_on_a_given_axes_and_hides_non_positive_values():
+def test_depth_profile_overlays_on_a_given_axes_and_hides_non_positive_values():
     fig, ax = plt.subplots()
-    _, ax2 = gc.plot.layer_norm_plot([1.0, 0.0, -1.0, np.inf, 2.0], ax=ax, layers=[1, 2, 3, 4, 5])
-    gc.plot.layer_norm_plot([3.0, 4.0], ax=ax, label="second")
+    _, ax2 = gc.plot.depth_profile([1.0, 0.0, -1.0, np.inf, 2.0], ax=ax, layers=[1, 2, 3, 4, 5])
+    gc.plot.depth_profile([3.0, 4.0], ax=ax, label="second")
     assert ax2 is ax and len(ax.get_lines()) == 2
     y = ax.get_lines()[0].get_ydata()
     assert np.isnan(y[1:4]).all() and y[0] == 1.0
@@ -51,9 +51,9 @@ def test_layer_norm_plot_overlays_on_a_given_axes_and_hides_non_positive_values(
         (dict(norms=[1.0], ax="axes"), TypeError, "ax: expected a matplotlib Axes"),
     ],
 )
-def test_layer_norm_plot_validates(kwargs, error, phrase):
+def test_depth_profile_validates(kwargs, error, phrase):
     with pytest.raises(error, match=phrase):
-        gc.plot.layer_norm_plot(**kwargs)
+        gc.plot.depth_profile(**kwargs)
 
 
 def test_weight_vs_signal_plot_puts_weights_at_layers_1_to_L():

@@ -25,7 +25,10 @@ def make_history(n=6, depth=3, stopped_at=None):
         grad_norm=rng.uniform(0.5, 2.0, n),
         update_norm=rng.uniform(0.01, 0.1, n),
         grad_norms={"blocks/W": rng.uniform(1e-3, 1.0, (n, depth)), "head": rng.uniform(0.1, 1.0, n)},
-        update_ratios={"blocks/W": rng.uniform(1e-4, 1e-2, (n, depth)), "head": np.r_[np.inf, rng.uniform(1e-3, 1e-2, n - 1)]},
+        update_ratios={
+            "blocks/W": rng.uniform(1e-4, 1e-2, (n, depth)),
+            "head": np.r_[np.inf, rng.uniform(1e-3, 1e-2, n - 1)],
+        },
         stopped_at=stopped_at,
         stop_reason=None if stopped_at is None else f"loss is NaN at step {stopped_at}",
     )
@@ -38,7 +41,8 @@ def test_heatmap_image_is_the_history_matrix():
     (image,) = ax.images
     np.testing.assert_allclose(image.get_array().filled(np.nan), values)
     assert image.norm.__class__.__name__ == "LogNorm"
-    assert [t.get_text() for t in ax.get_yticklabels()] == labels == ["blocks/W[0]", "blocks/W[1]", "blocks/W[2]", "head"]
+    expected = ["blocks/W[0]", "blocks/W[1]", "blocks/W[2]", "head"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == labels == expected
     assert ax.get_xlabel() == "step" and ax.get_ylabel()
     colorbar = image.colorbar
     assert colorbar is not None and "gradient norm" in colorbar.ax.get_ylabel()

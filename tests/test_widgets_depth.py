@@ -1,51 +1,15 @@
-"""The depth explorer: its compute matches mean-field theory; its controls redraw the figure."""
+"""The depth explorer: its controls redraw the figure (the compute is tested in test_experiments.py)."""
 from __future__ import annotations
 
 import matplotlib
 
 matplotlib.use("Agg")
-import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import gradcourse as gc  # noqa: E402
-from gradcourse.widgets.depth import backward_profile, depth_explorer  # noqa: E402
 from gradcourse.widgets._display import figure_image  # noqa: E402
-
-
-@pytest.mark.parametrize(
-    "activation, sigma_w2, sigma_b2",
-    [("tanh", 3.0, 0.05), ("tanh", 1.0, 0.05), ("relu", 1.0, 0.0), ("linear", 1.2, 0.0), ("erf", 2.0, 0.1)],
-)
-def test_backward_profile_follows_chi1_at_large_width(activation, sigma_w2, sigma_b2):
-    p = backward_profile(20, sigma_w2, sigma_b2, activation, width=1024, key=jax.random.PRNGKey(1))
-    chi = float(gc.theory.chi1(activation, sigma_w2, sigma_b2))
-    assert p.chi1 == pytest.approx(chi)
-    np.testing.assert_allclose(p.theory, chi ** ((20 - np.arange(21)) / 2), rtol=1e-6)
-    assert p.measured[-1] == 1.0 and p.measured.shape == (21,)
-    slope = np.polyfit(p.layers, np.log(p.measured), 1)[0]  # per-layer log gain, going up
-    assert slope == pytest.approx(-0.5 * np.log(chi), abs=0.01)
-    assert abs(np.log(p.measured[0] / p.theory[0])) < 0.15
-
-
-def test_backward_profile_starts_inputs_at_qstar():
-    p = backward_profile(3, 1.76, 0.05, "tanh", width=64)
-    assert p.q_in == pytest.approx(float(gc.theory.qstar("tanh", 1.76, 0.05)))
-    assert backward_profile(3, 2.0, 0.0, "linear", width=64).q_in == 1.0  # q* infinite: unit variance
-
-
-def test_backward_profile_is_reproducible_and_validates():
-    a = backward_profile(5, 1.5, 0.0, "tanh", width=32, key=jax.random.PRNGKey(3))
-    b = backward_profile(5, 1.5, 0.0, "tanh", width=32, key=jax.random.PRNGKey(3))
-    np.testing.assert_array_equal(a.measured, b.measured)
-    with pytest.raises(ValueError, match="depth"):
-        backward_profile(0, 1.0)
-    with pytest.raises(ValueError, match="sigma_w2"):
-        backward_profile(5, -1.0)
-    with pytest.raises(TypeError, match="width"):
-        backward_profile(5, 1.0, width=2.5)
-    with pytest.raises(ValueError, match="activation"):
-        backward_profile(5, 1.0, activation="nope")
+from gradcourse.widgets.depth import depth_explorer  # noqa: E402
 
 
 def test_explorer_builds_controls_and_a_default_figure():
@@ -70,7 +34,8 @@ def test_moving_a_control_redraws_the_figure(name, value):
     ex.controls[name].value = value  # the observer calls ex.update()
     after = _ydata(ex)
     assert ex.values[name] == value
-    assert len(after[0]) != len(before[0]) or not np.allclose(after[0], before[0]) or not np.allclose(after[1], before[1])
+    changed = len(after[0]) != len(before[0]) or not np.allclose(after[0], before[0])
+    assert changed or not np.allclose(after[1], before[1])
     assert ex.ax.get_title() != title
     assert len(ex.ax.get_lines()) == 2  # redrawn, not stacked on the old plot
 
@@ -116,8 +81,3 @@ def test_explorer_validates_activation():
         depth_explorer(activation="relu", activations=("tanh",), show=False)
 
 
-def test_backward_profile_measures_norms_whose_squares_underflow_float32():
-    p = backward_profile(50, 1.0, 0.0, "sigmoid", width=128, key=jax.random.PRNGKey(2))
-    assert np.all(p.measured > 0) and p.measured[0] < 1e-30  # ‖c‖² < 1e-60 is not representable in float32
-    slope = np.polyfit(p.layers, np.log(p.measured), 1)[0]
-    assert slope == pytest.approx(-0.5 * np.log(p.chi1), abs=0.03)

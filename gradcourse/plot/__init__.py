@@ -1,12 +1,34 @@
-"""gradcourse.plot: one submodule per topic; every name in a submodule's ``__all__`` is re-exported here."""
-import importlib as _importlib
-import pkgutil as _pkgutil
+"""gradcourse.plot: figures from given data (presentation layer).
 
-__all__: list[str] = []
-for _info in sorted(_pkgutil.iter_modules(__path__), key=lambda i: i.name):
-    if _info.name.startswith("_"):
-        continue
-    _mod = _importlib.import_module(f"{__name__}.{_info.name}")
-    for _name in getattr(_mod, "__all__", []):
-        globals()[_name] = getattr(_mod, _name)
-        __all__.append(_name)
+Every function takes arrays (or a ``History``, a ``BackwardProfile``, ...) computed by the core,
+``gc.theory`` / ``gc.rmt`` or ``gc.experiments``, draws them with matplotlib and returns
+``(fig, ax)`` or ``(fig, axes)``. Nothing here imports JAX or computes a number a notebook needs.
+"""
+from .activations import activation_comparison, activation_derivatives, activation_histograms, layer_profile
+from .health import health_profile
+from .norms import depth_profile, weight_vs_signal_plot
+from .numerics import format_bands, layer_fraction_plot, loss_scale_plot, magnitude_histograms, swamping_plot
+from .phase import phase_diagram
+from .rnn import compare_runs
+from .spectra import spectrum_histogram
+from .training import history_curves, history_heatmap
+
+__all__ = [
+    "activation_comparison",
+    "activation_derivatives",
+    "activation_histograms",
+    "compare_runs",
+    "depth_profile",
+    "format_bands",
+    "health_profile",
+    "history_curves",
+    "history_heatmap",
+    "layer_fraction_plot",
+    "layer_profile",
+    "loss_scale_plot",
+    "magnitude_histograms",
+    "phase_diagram",
+    "spectrum_histogram",
+    "swamping_plot",
+    "weight_vs_signal_plot",
+]

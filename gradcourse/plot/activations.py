@@ -1,21 +1,20 @@
 """Activations and per-layer statistics: φ and φ' curves, histograms of h_l per layer, per-layer profiles.
 
-Measurements are drawn as points (markers), theory as lines, as everywhere in ``gc.plot``.
+Layer: presentation. Draws given arrays (the φ, φ' curves come from ``gc.experiments.activation_curves``,
+the dead-unit prediction from ``gc.theory.relu_dead_fraction``). Measurements are drawn as points
+(markers), theory as lines, as everywhere in ``gc.plot``.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-import jax
-import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
-from scipy import integrate, special
 
-from ..activations import Activation, activation_name, get_activation
 from .norms import _series as one_series
 
-__all__ = ["activation_comparison", "activation_derivatives", "activation_histograms", "layer_profile", "relu_dead_fraction"]
+__all__ = ["activation_comparison", "activation_derivatives", "activation_histograms", "layer_profile"]
 
 
 def _series(data: Any, name: str) -> dict[str, np.ndarray]:
@@ -65,17 +64,30 @@ def layer_profile(
 
 
 def activation_derivatives(
-    activations: Sequence[str | Activation],
+    curves: Mapping[str, tuple[Any, Any, Any]],
     *,
-    x: Any = None,
     axes: Sequence[plt.Axes] | None = None,
 ) -> tuple[plt.Figure, np.ndarray]:
-    """φ(x) (left) and φ'(x) (right, by ``jax.grad``) for each activation, as lines. Returns ``(fig, axes)``."""
-    if isinstance(activations, (str, bytes)) or not isinstance(activations, Sequence) or not activations:
-        raise TypeError("activations: expected a non-empty list of names or functions, e.g. ['tanh', 'relu']")
-    x = np.linspace(-5.0, 5.0, 501) if x is None else np.asarray(x, dtype=np.float64)
-    if x.ndim != 1 or x.size < 2:
-        raise ValueError(f"x: expected a 1-D grid of at least 2 points, got shape {x.shape}")
+    """φ(x) (left) and φ'(x) (right) for each activation, as lines. Returns ``(fig, axes)``.
+
+    ``curves``: ``{name: (x, phi, dphi)}``, three arrays of shape (n,) each, as returned by
+    ``gc.experiments.activation_curves(["tanh", "relu"])``.
+    """
+    if not isinstance(curves, Mapping) or not curves:
+        raise TypeError(
+            "curves: expected a non-empty {name: (x, phi, dphi)} mapping, "
+            "e.g. gc.experiments.activation_curves(['tanh', 'relu'])"
+        )
+    arrays = {}
+    for name, value in curves.items():
+        try:
+            x, phi, dphi = (np.asarray(a, dtype=np.float64) for a in value)
+        except (TypeError, ValueError):
+            raise TypeError(f"curves[{name!r}]: expected a tuple (x, phi, dphi) of arrays") from None
+        if not (x.ndim == 1 and x.size >= 2 and x.shape == phi.shape == dphi.shape):
+            raise ValueError(f"curves[{name!r}]: expected x, phi, dphi of equal 1-D shapes, got "
+                             f"{x.shape}, {phi.shape}, {dphi.shape}")
+        arrays[str(name)] = (x, phi, dphi)
     if axes is None:
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     else:
@@ -83,12 +95,9 @@ def activation_derivatives(
         if axes.size != 2:
             raise ValueError(f"axes: expected two axes (for φ and φ'), got {axes.size}")
         fig = axes.flat[0].figure
-    xj = jnp.asarray(x, jnp.float32)
-    for i, act in enumerate(activations):
-        phi = get_activation(act)
-        d = jnp.vectorize(jax.grad(phi))(xj)
-        axes[0].plot(x, np.asarray(phi(xj)), color=f"C{i}", label=activation_name(act))
-        axes[1].plot(x, np.asarray(d), color=f"C{i}", label=activation_name(act))
+    for i, (name, (x, phi, dphi)) in enumerate(arrays.items()):
+        axes[0].plot(x, phi, color=f"C{i}", label=name)
+        axes[1].plot(x, dphi, color=f"C{i}", label=name)
     axes[0].set_ylabel(r"$\varphi(x)$")
     axes[1].set_ylabel(r"$\varphi'(x)$")
     for a in axes:
@@ -128,11 +137,12 @@ def activation_histograms(
     if range is None:
         range = (min(a.min() for a in arrays), max(a.max() for a in arrays))
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 4))
-    for i, (l, a) in enumerate(zip(layers, arrays)):
+    for i, (l, a) in enumerate(zip(layers, arrays, strict=True)):
         dens, edges = np.histogram(a, bins=bins, range=range, density=True)
         centres = 0.5 * (edges[:-1] + edges[1:])
         keep = dens > 0
-        ax.plot(centres[keep], dens[keep], "o", ms=3.5, color=plt.cm.viridis(i / max(len(layers) - 1, 1)), label=f"layer {l} (measured)")
+        colour = plt.cm.viridis(i / max(len(layers) - 1, 1))
+        ax.plot(centres[keep], dens[keep], "o", ms=3.5, color=colour, label=f"layer {l} (measured)")
     if theory is not None:
         try:
             tx, ty, tlabel = theory
@@ -179,26 +189,3 @@ def activation_comparison(
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
     return fig, ax
-
-
-def relu_dead_fraction(c: Any, batch: int) -> np.ndarray:
-    """Probability that a ReLU unit is off (z ≤ 0) for all ``batch`` examples, at pre-activation correlation c.
-
-    For jointly Gaussian z_1 ... z_B with unit variance and equal pairwise correlation c ≥ 0, write
-    z_b = √c g + √(1−c) e_b; then P(all z_b ≤ 0) = ∫Dg Φ(−g √(c/(1−c)))^B: 2^(−B) at c = 0, 1/2 at c = 1.
-    This is the mean-field ``frac_dead`` of ``gc.stats.activation_stats`` for a batch of B inputs.
-    """
-    if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
-        raise ValueError(f"batch: expected a positive int, got {batch!r}")
-    cs = np.asarray(c, dtype=np.float64)
-    if not np.all(np.isfinite(cs)) or np.any(cs < 0) or np.any(cs > 1):
-        raise ValueError("c: expected correlations in [0, 1]")
-    out = np.empty(cs.shape)
-    for i, ci in np.ndenumerate(cs):
-        if ci >= 1.0:
-            out[i] = 0.5
-            continue
-        a = np.sqrt(ci / (1.0 - ci))
-        f = lambda g: np.exp(-0.5 * g * g) / np.sqrt(2 * np.pi) * special.ndtr(-a * g) ** batch  # noqa: E731
-        out[i] = integrate.quad(f, -np.inf, np.inf, epsabs=1e-12, limit=200)[0]
-    return out

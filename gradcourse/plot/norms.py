@@ -1,6 +1,9 @@
 """Per-layer norm plots: measured norms as markers, a theory prediction as a line, log y axis.
 
-``layer_norm_plot`` draws one series of per-layer norms (e.g. ‖∂L/∂h_l‖ for l = 0 ... L) with an
+Layer: presentation. Draws given arrays (e.g. ``gc.signal_norms(gc.backward(...))`` or a
+``gc.experiments.backward_profile``); computes nothing a notebook needs as a number.
+
+``depth_profile`` draws one series of per-layer norms (e.g. ‖∂L/∂h_l‖ for l = 0 ... L) with an
 optional theory line (e.g. χ₁^{(L-l)/2}); call it again on the same ``ax`` to overlay more
 series. ``weight_vs_signal_plot`` puts the backward signal ‖∂L/∂h_l‖ and the weight gradients
 ‖∂L/∂W_l‖ of the same network side by side.
@@ -11,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["layer_norm_plot", "weight_vs_signal_plot"]
+__all__ = ["depth_profile", "weight_vs_signal_plot"]
 
 
 def _series(values: Any, name: str) -> np.ndarray:
@@ -50,7 +53,7 @@ def _positive(arr: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(arr) & (arr > 0), arr, np.nan)
 
 
-def layer_norm_plot(
+def depth_profile(
     norms: Any,
     theory: Any = None,
     *,
@@ -110,6 +113,6 @@ def weight_vs_signal_plot(
             f"weight_grads: expected {s.size - 1} values (one per weight matrix W_1 ... W_L, with signal "
             f"holding L+1 = {s.size} values), got {w.size}"
         )
-    fig, ax = layer_norm_plot(s, signal_theory, ax=ax, label=signal_label, marker="o", ylabel="norm")
-    layer_norm_plot(w, layers=np.arange(1, s.size), ax=ax, label=weight_label, marker="s", ylabel="norm")
+    fig, ax = depth_profile(s, signal_theory, ax=ax, label=signal_label, marker="o", ylabel="norm")
+    depth_profile(w, layers=np.arange(1, s.size), ax=ax, label=weight_label, marker="s", ylabel="norm")
     return fig, ax

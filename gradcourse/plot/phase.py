@@ -1,7 +1,8 @@
 """The order-to-chaos phase diagram in the (σ_w², σ_b²) plane, with measured points on top.
 
-Theory: the edge of chaos χ₁(σ_w², σ_b²) = 1 (``gc.theory.critical_sigma_w2``), Poole et al.
-(2016), Schoenholz et al. (2017). Left of it (χ₁ < 1, ordered) gradients vanish with depth,
+Layer: presentation. Draws given arrays: the edge of chaos χ₁(σ_w², σ_b²) = 1 from
+``gc.theory.edge_of_chaos`` (Poole et al. 2016, Schoenholz et al. 2017) and measured points from
+``gc.experiments.backward_ratio_grid``. Left of it (χ₁ < 1, ordered) gradients vanish with depth,
 right of it (χ₁ > 1, chaotic) they explode.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ from matplotlib.colors import TwoSlopeNorm
 
 from ..activations import Activation, activation_name
 
-__all__ = ["chi1_boundary", "phase_diagram"]
+__all__ = ["phase_diagram"]
 
 
 def _range(value: Any, name: str, low: float) -> tuple[float, float]:
@@ -27,40 +28,17 @@ def _range(value: Any, name: str, low: float) -> tuple[float, float]:
     return a, b
 
 
-def chi1_boundary(
-    activation: str | Activation, sigma_b2: Any, *, lo: float = 0.05, hi: float = 20.0
-) -> np.ndarray:
-    """Critical σ_w² (where χ₁ = 1) for each σ_b² in ``sigma_b2``; NaN where χ₁ does not cross 1 in [lo, hi].
-
-    A thin vectorising wrapper around ``gc.theory.critical_sigma_w2`` (a bisection). For tanh
-    at σ_b² = 0.05 it is ≈ 1.76; for ReLU it is 2 at every σ_b².
-    """
-    from .. import theory  # local import: gc.theory is a sibling module
-
-    sb = np.atleast_1d(np.asarray(sigma_b2, dtype=np.float64))
-    if sb.ndim != 1 or not np.all(np.isfinite(sb)) or np.any(sb < 0):
-        raise ValueError(f"sigma_b2: expected finite bias variances >= 0 (a number or a 1-D array), got {sigma_b2!r}")
-    out = np.full(sb.shape, np.nan)
-    for i, s in enumerate(sb):
-        try:
-            out[i] = theory.critical_sigma_w2(activation, float(s), lo=lo, hi=hi)
-        except ValueError:
-            pass  # no transition in [lo, hi]
-    return out
-
-
 def phase_diagram(
-    activation: str | Activation = "tanh",
+    activation: str | Activation,
     *,
+    boundary: tuple[Any, Any],
     sigma_w2: Any = None,
     sigma_b2: Any = None,
     values: Any = None,
     mark: tuple[float, float] | None = None,
     sigma_w2_range: tuple[float, float] = (0.5, 4.0),
     sigma_b2_range: tuple[float, float] = (0.0, 0.5),
-    num: int = 21,
     value_label: str = r"measured $\ln(\|g_{l-1}\| / \|g_l\|)$ per layer",
-    boundary: tuple[Any, Any] | None = None,
     ax: plt.Axes | None = None,
 ) -> tuple[plt.Figure, plt.Axes]:
     """Draw the χ₁ = 1 line (theory) and, optionally, measured points coloured by ``values``.
@@ -68,30 +46,32 @@ def phase_diagram(
     ``sigma_w2``, ``sigma_b2``, ``values``: equal-length arrays of measured points (colour:
     diverging map centred at 0, each side stretched to its own extreme, so blue = gradients shrink,
     red = they grow). ``mark``: one
-    (σ_w², σ_b²) point to highlight. ``boundary``: a precomputed ``(sigma_b2_grid, critical
-    sigma_w2)`` pair (skips the root search), else ``num`` points of :func:`chi1_boundary`.
-    Returns ``(fig, ax)``; x-axis σ_w², y-axis σ_b².
+    (σ_w², σ_b²) point to highlight. ``boundary``: ``(sigma_b2_grid, critical_sigma_w2)``, two arrays
+    of shape (n,), e.g. ``(sb, gc.theory.edge_of_chaos(activation, sb))``; NaN where there is no
+    crossing. ``activation`` names the title. Returns ``(fig, ax)``; x-axis σ_w², y-axis σ_b².
     """
     xr = _range(sigma_w2_range, "sigma_w2_range", 0.0)
     yr = _range(sigma_b2_range, "sigma_b2_range", 0.0)
     name = activation_name(activation)
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 4))
-    if boundary is None:
-        if isinstance(num, bool) or not isinstance(num, int) or num < 2:
-            raise ValueError(f"num: expected an int >= 2, got {num!r}")
-        grid = yr[0] + (yr[1] - yr[0]) * np.linspace(0.0, 1.0, num) ** 2  # dense near the bottom, where tanh's line bends
-        crit = chi1_boundary(activation, grid, lo=max(xr[0] / 4, 1e-3), hi=xr[1] * 4)
-    else:
+    try:
         grid, crit = (np.asarray(a, dtype=np.float64) for a in boundary)
-        if grid.shape != crit.shape:
-            raise ValueError(f"boundary: sigma_b2 grid and critical sigma_w2 differ in shape: {grid.shape} vs {crit.shape}")
+    except (TypeError, ValueError):
+        raise TypeError(
+            "boundary: expected a pair (sigma_b2_grid, critical_sigma_w2), "
+            "e.g. (sb, gc.theory.edge_of_chaos(activation, sb))"
+        ) from None
+    if grid.ndim != 1 or grid.shape != crit.shape:
+        raise ValueError(f"boundary: sigma_b2 grid and critical sigma_w2 differ in shape: {grid.shape} vs {crit.shape}")
     if np.any(np.isfinite(crit)):
         ax.plot(crit, grid, "k-", lw=2, label=r"edge of chaos $\chi_1 = 1$ (theory)")
         mid = np.nanmedian(crit)
-        ax.text(xr[0] + 0.03 * (xr[1] - xr[0]), yr[1] - 0.06 * (yr[1] - yr[0]), r"ordered $\chi_1<1$" "\ngradients vanish",
+        ax.text(xr[0] + 0.03 * (xr[1] - xr[0]), yr[1] - 0.06 * (yr[1] - yr[0]),
+                r"ordered $\chi_1<1$" "\ngradients vanish",
                 va="top", fontsize=8, color="#1f4e99")
         if mid < xr[1]:
-            ax.text(xr[1] - 0.03 * (xr[1] - xr[0]), yr[0] + 0.6 * (yr[1] - yr[0]), r"chaotic $\chi_1>1$" "\ngradients explode",
+            ax.text(xr[1] - 0.03 * (xr[1] - xr[0]), yr[0] + 0.6 * (yr[1] - yr[0]),
+                    r"chaotic $\chi_1>1$" "\ngradients explode",
                     ha="right", fontsize=8, color="#a11d1d")
     else:
         ax.text(0.5, 0.5, rf"no $\chi_1 = 1$ crossing for {name} here", transform=ax.transAxes, ha="center", fontsize=9)
@@ -110,7 +90,8 @@ def phase_diagram(
         fig.colorbar(pts, ax=ax, label=value_label)
     if mark is not None:
         mx, my = (float(m) for m in mark)
-        ax.plot([mx], [my], "*", ms=16, color="gold", mec="k", zorder=4, label=rf"$\sigma_w^2={mx:.3g}$, $\sigma_b^2={my:.3g}$")
+        ax.plot([mx], [my], "*", ms=16, color="gold", mec="k", zorder=4,
+                label=rf"$\sigma_w^2={mx:.3g}$, $\sigma_b^2={my:.3g}$")
     ax.set_xlim(*xr)
     ax.set_ylim(*yr)
     ax.set_xlabel(r"weight variance $\sigma_w^2$ (W ~ N(0, $\sigma_w^2/n$))")

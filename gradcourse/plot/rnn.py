@@ -1,4 +1,4 @@
-"""Plots for the recurrent case study: several training runs side by side.
+"""Plots for the recurrent case study: several training runs side by side (presentation layer: draws given data).
 
 ``compare_runs`` draws the loss and the global gradient norm of each run (a ``gc.train.History``
 or anything with ``loss`` and ``grad_norm`` arrays) against the step, on log axes, with an optional
@@ -7,7 +7,8 @@ cross where a run stopped on a non-finite value.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -21,9 +22,13 @@ def _run_arrays(run: Any, label: str) -> tuple[np.ndarray, np.ndarray]:
         loss = np.asarray(run.loss, dtype=np.float64)
         grad = np.asarray(run.grad_norm, dtype=np.float64)
     except AttributeError:
-        raise TypeError(f"runs[{label!r}]: expected a History (with .loss and .grad_norm), got {type(run).__name__}") from None
+        raise TypeError(
+            f"runs[{label!r}]: expected a History (with .loss and .grad_norm), got {type(run).__name__}"
+        ) from None
     if loss.ndim != 1 or grad.shape != loss.shape:
-        raise ValueError(f"runs[{label!r}]: loss and grad_norm must be 1-D arrays of equal length, got {loss.shape} and {grad.shape}")
+        raise ValueError(
+            f"runs[{label!r}]: loss and grad_norm must be 1-D arrays of equal length, got {loss.shape} and {grad.shape}"
+        )
     return loss, grad
 
 

@@ -1,116 +1,18 @@
-"""Singular-value spectra of input-output Jacobians, drawn against random-matrix theory.
+"""Histograms of singular-value spectra, measured as points and predicted densities as lines (presentation layer).
 
-Theory (N → ∞), for J = D_L W_L ⋯ D_1 W_1 with D_l = diag φ'(z_l) (Pennington, Schoenholz &
-Ganguli 2017): the eigenvalues x = s² of JJᵀ have mean m₁ = χ₁^L and normalised second moment
-m₂/m₁² = 1 + L (μ₂/μ₁² − 1 + v_W), where μ_k = ∫Dz φ'(√q* z)^{2k} and v_W = 1 for Gaussian
-weights, 0 for orthogonal ones. For a deep *linear* Gaussian net (φ' = 1) the x follow the
-Fuss–Catalan distribution with moments FC_L(k) = C((L+1)k, k) / (Lk + 1): mean 1, second moment L+1.
+Layer: presentation. Draws given arrays only; the spectra come from ``gc.experiments.jacobian_spectra``
+or ``gc.jacobian_spectrum``, the predicted densities and moments from ``gc.rmt``
+(e.g. ``gc.rmt.fuss_catalan_density``).
 """
 from __future__ import annotations
 
-import math
-from typing import Any, Literal, Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import Any
 
-import jax
-import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
-from numpy.polynomial.hermite_e import hermegauss
 
-from ..activations import Activation, activation_name, get_activation
-
-__all__ = ["SpectrumMoments", "fuss_catalan_density", "fuss_catalan_moment", "jacobian_moments", "spectrum_histogram"]
-
-# Gauss–Hermite rule for the standard normal; an even node count keeps z = 0 (ReLU's kink) off the grid.
-_Z, _W = hermegauss(128)
-_W = _W / math.sqrt(2.0 * math.pi)
-
-
-def _depth(depth: Any) -> int:
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)):
-        raise TypeError(f"depth: expected a positive int, got {type(depth).__name__}")
-    if depth < 1:
-        raise ValueError(f"depth: expected a positive int, got {depth}")
-    return int(depth)
-
-
-def fuss_catalan_moment(depth: int, k: int) -> int:
-    """k-th moment of the Fuss–Catalan law of product depth L: C((L+1)k, k) / (Lk + 1) (an integer).
-
-    It is E[x^k] for the squared singular values x of W_L ⋯ W_1, W_l iid N×N with entries
-    N(0, 1/N), as N → ∞: mean 1, second moment L + 1, variance L.
-    """
-    depth = _depth(depth)
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
-        raise ValueError(f"k: expected an int >= 0, got {k!r}")
-    return math.comb((depth + 1) * int(k), int(k)) // (depth * int(k) + 1)
-
-
-def fuss_catalan_density(depth: int, num: int = 400) -> tuple[np.ndarray, np.ndarray]:
-    """Density ρ(x) of squared singular values of a product of ``depth`` Gaussian matrices (N → ∞).
-
-    Parametric form (Haagerup & Möller 2013; Neuschel 2014), φ ∈ (0, π/(L+1)):
-    x(φ) = sin((L+1)φ)^{L+1} / (sin φ · sin(Lφ)^L),   ρ(x(φ)) = sin²φ · sin(Lφ)^{L−1} / (π sin((L+1)φ)^L).
-    Support (0, (L+1)^{L+1}/L^L]; ρ ~ x^{−L/(L+1)} as x → 0. L = 1 is Marchenko–Pastur √(x(4−x))/(2πx).
-    Returns ``(x, rho)``, ``num`` points each, x increasing.
-    """
-    depth = _depth(depth)
-    if isinstance(num, bool) or not isinstance(num, int) or num < 2:
-        raise ValueError(f"num: expected an int >= 2, got {num!r}")
-    L = depth
-    # cosine spacing puts points near both ends, where x -> x_max (phi -> 0) and x -> 0 (phi -> pi/(L+1))
-    t = 0.5 * (1.0 - np.cos(np.linspace(0.0, np.pi, num + 2)[1:-1]))
-    phi = t * np.pi / (L + 1)
-    s, sl, sl1 = np.sin(phi), np.sin(L * phi), np.sin((L + 1) * phi)
-    x = sl1 ** (L + 1) / (s * sl**L)
-    rho = s**2 * sl ** (L - 1) / (np.pi * sl1**L)
-    order = np.argsort(x)
-    return x[order], rho[order]
-
-
-class SpectrumMoments(NamedTuple):
-    """Moments of the eigenvalues x = s² of JJᵀ predicted at infinite width."""
-
-    mean: float  # m₁ = E[x] = χ₁^L
-    second: float  # m₂ = E[x²]
-    spread: float  # m₂ / m₁² − 1: the variance of x / m₁ (0 means all singular values equal)
-
-
-def jacobian_moments(
-    activation: str | Activation,
-    sigma_w2: float,
-    sigma_b2: float,
-    depth: int,
-    weights: Literal["gaussian", "orthogonal"] = "gaussian",
-) -> SpectrumMoments:
-    """Mean, second moment and spread of the squared singular values of ∂h_L/∂h_0 (N → ∞).
-
-    Inputs at the fixed point q* (``gc.theory.qstar``). With μ_k = ∫Dz φ'(√q* z)^{2k} and
-    χ₁ = σ_w² μ₁: m₁ = χ₁^L and m₂/m₁² − 1 = L (μ₂/μ₁² − 1 + v_W), v_W = 1 for Gaussian
-    weights N(0, σ_w²/N), 0 for orthogonal weights scaled by σ_w (Pennington et al. 2017).
-    """
-    from .. import theory  # local import: gc.theory is a sibling module
-
-    phi = get_activation(activation)
-    depth = _depth(depth)
-    if weights not in ("gaussian", "orthogonal"):
-        raise ValueError(f"weights: expected 'gaussian' or 'orthogonal', got {weights!r}")
-    for name, v in (("sigma_w2", sigma_w2), ("sigma_b2", sigma_b2)):
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating)) or not np.isfinite(v):
-            raise TypeError(f"{name}: expected a finite number, got {v!r}")
-    if sigma_w2 <= 0 or sigma_b2 < 0:
-        raise ValueError(f"sigma_w2 must be > 0 and sigma_b2 >= 0, got {sigma_w2}, {sigma_b2}")
-    q = float(theory.qstar(activation, sigma_w2, sigma_b2))
-    if not np.isfinite(q):
-        raise ValueError(
-            f"jacobian_moments: no finite fixed point q* for {activation_name(activation)!r} at "
-            f"sigma_w2={sigma_w2}, sigma_b2={sigma_b2} (the pre-activations grow without bound)"
-        )
-    d2 = np.asarray(jnp.vectorize(jax.grad(phi))(jnp.asarray(math.sqrt(q) * _Z, jnp.float32)), np.float64) ** 2
-    mu1, mu2 = float(_W @ d2), float(_W @ d2**2)
-    mean = (sigma_w2 * mu1) ** depth
-    spread = depth * (mu2 / mu1**2 - 1.0 + (1.0 if weights == "gaussian" else 0.0))
-    return SpectrumMoments(mean, mean**2 * (1.0 + spread), spread)
+__all__ = ["spectrum_histogram"]
 
 
 def spectrum_histogram(

@@ -1,5 +1,7 @@
 """What ``gc.train.fit`` recorded, drawn: a layer × step heatmap and curves against the step.
 
+Layer: presentation. Draws a given ``gc.train.History``; computes nothing.
+
 ``history_heatmap`` shows per-layer gradient norms (or update-to-parameter ratios) of one run as an
 image, one row per layer (a stacked leaf gives one row per depth index), with a log colour scale:
 a layer that stops learning is a dark band, a gradient spike a bright column. ``history_curves``
@@ -8,7 +10,8 @@ one run or several (a dict name -> History) against the step, on a log y axis.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +38,9 @@ def _figure(ax: Any):
 
 def _check_history(history: Any, name: str = "history") -> Any:
     if not all(hasattr(history, a) for a in ("loss", "grad_norm", "update_norm", "grad_norms", "matrix")):
-        raise TypeError(f"{name}: expected a gc.train.History (what gc.train.fit returns), got {type(history).__name__}")
+        raise TypeError(
+            f"{name}: expected a gc.train.History (what gc.train.fit returns), got {type(history).__name__}"
+        )
     return history
 
 

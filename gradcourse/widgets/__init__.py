@@ -1,12 +1,9 @@
-"""gradcourse.widgets: one submodule per topic; every name in a submodule's ``__all__`` is re-exported here."""
-import importlib as _importlib
-import pkgutil as _pkgutil
+"""gradcourse.widgets: interactive explorers (presentation layer).
 
-__all__: list[str] = []
-for _info in sorted(_pkgutil.iter_modules(__path__), key=lambda i: i.name):
-    if _info.name.startswith("_"):
-        continue
-    _mod = _importlib.import_module(f"{__name__}.{_info.name}")
-    for _name in getattr(_mod, "__all__", []):
-        globals()[_name] = getattr(_mod, _name)
-        __all__.append(_name)
+Each explorer wires ipywidgets controls to one ``gc.experiments`` function and one ``gc.plot``
+figure, and shows a static default figure that live Jupyter redraws in place.
+"""
+from .depth import DepthExplorer, depth_explorer
+from .phase import PhaseExplorer, phase_explorer, phase_point_figure
+
+__all__ = ["DepthExplorer", "PhaseExplorer", "depth_explorer", "phase_explorer", "phase_point_figure"]

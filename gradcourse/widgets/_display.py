@@ -1,12 +1,13 @@
 """Show a matplotlib Figure as a PNG display that an explorer can update in place.
 
 A bare ``Figure`` (not made through pyplot) displays as text in a kernel where the inline
-backend was never loaded, so explorers always send PNG bytes.
+backend was never loaded, so explorers always send PNG bytes. Layer: presentation (widgets).
 """
 from __future__ import annotations
 
 import io
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def figure_image(fig: Any):

@@ -1,93 +1,26 @@
 """Explorer: how the backward signal ‖∂L/∂h_l‖ changes with depth, weight scale, bias scale and activation.
 
-The compute is ``backward_profile``: build a random deep MLP (``gc.mlp``), pull a random
-cotangent u back from the top layer (``gc.vjp_chain``, i.e. the loss ⟨h_L, u⟩) and measure
-‖∂L/∂h_l‖ / ‖∂L/∂h_L‖ at every layer. Mean-field theory (Schoenholz et al. 2017) predicts that
-each layer multiplies the squared norm by χ₁ = σ_w² E[φ'(z)²], z ~ N(0, q*), so the line is
-χ₁^{(L-l)/2}. ``depth_explorer`` wraps it in ipywidgets controls.
+Layer: presentation (widgets). The compute is ``gc.experiments.backward_profile`` (measured
+‖∂L/∂h_l‖ / ‖∂L/∂h_L‖ of a random deep MLP and the mean-field line χ₁^{(L-l)/2}); the drawing is
+``gc.plot.depth_profile``. ``depth_explorer`` wires both to ipywidgets controls.
 """
 from __future__ import annotations
 
-import functools
 import math
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from ..activations import activation_name, get_activation
-from ..chains import vjp_chain
-from ..model import Stacked
-from ..nets import _non_negative, _positive_int, dense_layer, mlp_params
+from ..experiments import BackwardProfile, backward_profile
+from ..plot.norms import depth_profile
 from ._display import figure_image, guarded
-from ..norms import signal_norms
 
-__all__ = ["BackwardProfile", "DepthExplorer", "backward_profile", "depth_explorer"]
+__all__ = ["DepthExplorer", "depth_explorer"]
 
 DEFAULT_ACTIVATIONS = ("tanh", "relu", "linear", "erf", "sigmoid", "gelu", "selu")
-
-
-class BackwardProfile(NamedTuple):
-    """Measured and predicted backward signal of one random network, normalised to the top layer."""
-
-    layers: np.ndarray  # 0 ... L
-    measured: np.ndarray  # ‖∂L/∂h_l‖ / ‖∂L/∂h_L‖, shape (L+1,)
-    theory: np.ndarray  # χ₁^{(L-l)/2}, shape (L+1,); NaN where χ₁ is not finite
-    chi1: float  # mean-field per-layer gain of the squared norm (NaN if undefined)
-    q_in: float  # pre-activation variance the inputs were drawn at (q* when finite, else 1)
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _measure(activation: Any, params: dict, x: jax.Array, u: jax.Array) -> jax.Array:
-    return signal_norms(vjp_chain(Stacked(dense_layer(activation), params), x, u))
-
-
-def _input_variance(activation: Any, sigma_w2: float, sigma_b2: float) -> tuple[float, float]:
-    """(χ₁, q_in): χ₁ from ``gc.theory`` and the input pre-activation variance q* (1 where q* is 0 or ∞)."""
-    from .. import theory
-
-    chi = float(theory.chi1(activation, sigma_w2, sigma_b2))
-    q = float(theory.qstar(activation, sigma_w2, sigma_b2))
-    q_in = q if math.isfinite(q) and 1e-6 < q < 1e6 else 1.0
-    return chi, q_in
-
-
-def backward_profile(
-    depth: int,
-    sigma_w2: float,
-    sigma_b2: float = 0.0,
-    activation: str = "tanh",
-    *,
-    width: int = 256,
-    batch: int = 8,
-    key: jax.Array | None = None,
-) -> BackwardProfile:
-    """Backward-signal norms of a random depth-L MLP, measured and as predicted by mean-field theory.
-
-    Network: h_l = φ(h_{l-1} W_l + b_l), W ~ N(0, σ_w²/width), b ~ N(0, σ_b²). Inputs h_0 = φ(z),
-    z ~ N(0, q*) per unit (shape (batch, width)), so that every layer starts at the fixed point;
-    where q* is 0 or infinite, z ~ N(0, 1). Measured: ‖∂L/∂h_l‖ / ‖∂L/∂h_L‖ for L = ⟨h_L, u⟩,
-    u ~ N(0, 1); theory: χ₁^{(L-l)/2}. Both have shape (L+1,).
-    """
-    depth = _positive_int(depth, "depth")
-    width = _positive_int(width, "width")
-    batch = _positive_int(batch, "batch")
-    sigma_w2 = _non_negative(sigma_w2, "sigma_w2", strict=True)
-    sigma_b2 = _non_negative(sigma_b2, "sigma_b2")
-    phi = get_activation(activation)
-    key = jax.random.PRNGKey(0) if key is None else key
-    chi, q_in = _input_variance(activation, sigma_w2, sigma_b2)
-    k_params, k_x, k_u = jax.random.split(key, 3)
-    params = mlp_params(k_params, depth, width, sigma_w2, sigma_b2)
-    x = phi(math.sqrt(q_in) * jax.random.normal(k_x, (batch, width)))
-    u = jax.random.normal(k_u, (batch, width))
-    norms = np.asarray(_measure(activation, params, x, u), dtype=np.float64)
-    layers = np.arange(depth + 1)
-    with np.errstate(all="ignore"):
-        measured = norms / norms[-1]
-        theory = chi ** ((depth - layers) / 2.0) if math.isfinite(chi) and chi > 0 else np.full(depth + 1, np.nan)
-    return BackwardProfile(layers, measured, theory, chi, q_in)
 
 
 def _phase(chi: float) -> str:
@@ -100,11 +33,9 @@ def _phase(chi: float) -> str:
 
 def draw_profile(profile: BackwardProfile, ax: Any, title: str = "") -> None:
     """Draw a ``BackwardProfile`` on ``ax``: measured points, the χ₁ line, and a title."""
-    from ..plot.norms import layer_norm_plot
-
     depth = profile.layers[-1]
     chi = profile.chi1
-    layer_norm_plot(
+    depth_profile(
         profile.measured,
         profile.theory if np.all(np.isfinite(profile.theory)) else None,
         ax=ax,
