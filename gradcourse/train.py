@@ -30,7 +30,7 @@ import optax
 
 from .norms import path_label
 
-__all__ = ["History", "fit"]
+__all__ = ["History", "fit", "Runs", "fit_many"]
 
 CHUNK = 10
 """Steps per compiled chunk (one dispatch, one host transfer of the metrics, one progress-bar update)."""
@@ -392,4 +392,155 @@ def fit(
         opt_state=opt_state,
         stopped_at=stopped_at,
         stop_reason=stop_reason,
+    )
+
+
+# --------------------------------------------------------------------------- several runs in one program
+
+
+@dataclass(frozen=True, eq=False)
+class Runs:
+    """What ``fit_many`` recorded for R runs × n steps, as host NumPy arrays (leading axis: the run).
+
+    ``loss``, ``grad_norm``, ``update_norm``: (R, n); ``grad_norms`` / ``update_ratios``: label ->
+    (R, n) or (R, n, L) for a stacked leaf; ``probes``: the ``probe`` outputs, each leaf (R, n, ...)
+    (``None`` without a probe). Entries after a run's first non-finite step are NaN.
+    ``params`` / ``opt_state``: the final ones, stacked along the run axis. ``stopped_at``: (R,) the
+    step where each run stopped (its loss, gradient or update was not finite), -1 if it did not.
+    ``run(i)`` is run i as a ``History``, exactly what ``fit`` would have recorded.
+    """
+
+    loss: np.ndarray
+    grad_norm: np.ndarray
+    update_norm: np.ndarray
+    grad_norms: dict[str, np.ndarray]
+    update_ratios: dict[str, np.ndarray]
+    probes: Any
+    params: Any
+    opt_state: Any
+    stopped_at: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.loss.shape[0])
+
+    def run(self, i: int) -> History:
+        """Run ``i`` as a ``History`` (its steps up to where it stopped)."""
+        n = self.loss.shape[1] if self.stopped_at[i] < 0 else int(self.stopped_at[i])
+        stop = None if self.stopped_at[i] < 0 else int(self.stopped_at[i])
+        pick = lambda tree: jax.tree_util.tree_map(lambda x: x[i], tree)  # noqa: E731
+        return History(
+            loss=self.loss[i, :n], grad_norm=self.grad_norm[i, :n], update_norm=self.update_norm[i, :n],
+            grad_norms={k: v[i, :n] for k, v in self.grad_norms.items()},
+            update_ratios={k: v[i, :n] for k, v in self.update_ratios.items()},
+            params=pick(self.params), opt_state=pick(self.opt_state), stopped_at=stop,
+            stop_reason=None if stop is None else _reason(np.array([self.loss[i, stop], self.grad_norm[i, stop],
+                                                                      self.update_norm[i, stop]]), stop),
+        )
+
+
+def fit_many(
+    loss_fn: Callable[[Any, Any], jax.Array],
+    params: Any,
+    optimizer: optax.GradientTransformation,
+    data: Callable[[int], Any] | Any,
+    steps: int,
+    *,
+    hyperparams: dict[str, Any] | None = None,
+    probe: Callable[[Any, Any], Any] | None = None,
+    stacked: Any = (),
+    progress: bool = True,
+    desc: str | None = None,
+    record: bool = True,
+) -> Runs:
+    """R runs of ``fit`` in one compiled program: ``fit``'s step, ``jax.vmap``-ed over the runs.
+
+    ``params``: a pytree whose leaves carry a leading run axis of size R (e.g. ``jax.vmap(init)``
+    over R keys, or ``jax.tree_util.tree_map(lambda *x: jnp.stack(x), *params_list)``).
+    ``hyperparams``: name -> (R,) values, one per run, for an optimizer built with
+    ``optax.inject_hyperparams`` (e.g. ``{"learning_rate": [1e-2, 1e-1]}``); a per-step schedule is
+    a hyperparameter of a factory such as ``lambda learning_rate, warmup: optax.adam(schedule)``.
+    ``data``: one batch or a function ``step -> batch`` (no iterables), the same batch for every run.
+    ``probe(params, batch) -> pytree``: recorded per run and step on the parameters *before* the
+    step (e.g. the largest attention logit). ``stacked``, ``progress``, ``desc``, ``record``: as in
+    ``fit``. Like ``fit``, a run stops at its first non-finite loss, gradient or update (that step
+    is not applied); the other runs go on. Returns ``Runs``; ``runs.run(i)`` equals ``fit`` on run i.
+    """
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn: expected a function (params, batch) -> scalar loss, got {type(loss_fn).__name__}")
+    if not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(f"optimizer: expected an optax.GradientTransformation, got {type(optimizer).__name__}")
+    steps = _check_steps(steps)
+    sizes = {np.shape(x)[0] if np.ndim(x) else None for x in jax.tree_util.tree_leaves(params)}
+    if len(sizes) != 1 or None in sizes:
+        raise ValueError(f"params: every leaf needs the same leading run axis (R, ...), got leading sizes {sizes}")
+    R = sizes.pop()
+    one = jax.tree_util.tree_map(lambda x: x[0], params)
+    items = _leaves(one)
+    mask = _stacked_mask(stacked, items)
+    get_batch = data if callable(data) else (lambda step: data)
+    first = get_batch(0)
+    from .validate import scalar_loss
+
+    scalar_loss(jax.eval_shape(loss_fn, one, first), "loss_fn")
+    opt_state = jax.vmap(optimizer.init)(params)
+    for name, value in (hyperparams or {}).items():
+        table = getattr(opt_state, "hyperparams", None)
+        if not isinstance(table, dict) or name not in table:
+            raise ValueError(
+                f"hyperparams: {name!r} is not a hyperparameter of the optimizer; build it with "
+                f"optax.inject_hyperparams(...)(..., {name}=...)"
+            )
+        value = jnp.asarray(value, table[name].dtype)
+        if value.shape != (R,):
+            raise ValueError(f"hyperparams: {name!r} needs one value per run, shape ({R},), got {value.shape}")
+        table[name] = value
+
+    chunk = _make_chunk(loss_fn, optimizer, mask, record)
+    one_step = lambda p, s, a, b, valid: chunk(p, s, a, [b], valid, k=1)  # noqa: E731  (fit's step, once)
+
+    def body(carry, inp):
+        (p, s, alive), (batch, valid) = carry, inp
+        extra = None if probe is None else jax.vmap(probe, in_axes=(0, None))(p, batch)
+        p, s, alive, m = jax.vmap(one_step, in_axes=(0, 0, 0, None, None))(p, s, alive, batch, valid)
+        return (p, s, alive), (m[:, 0], extra)
+
+    run_chunk = jax.jit(lambda carry, batches: jax.lax.scan(body, carry, batches))
+    carry = (params, opt_state, jnp.ones((R,), bool))
+    k = min(CHUNK, steps)
+    rows, extras = [], []
+    from tqdm.auto import tqdm
+
+    with tqdm(total=steps, desc=desc, disable=not progress, leave=True) as bar:
+        for start in range(0, steps, k):
+            n = min(k, steps - start)
+            batches = [first if t == 0 else get_batch(t) for t in range(start, start + n)]
+            batches = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *(batches + [batches[-1]] * (k - n)))
+            valid = (np.arange(k) < n).astype(np.int32)  # the last chunk is padded; padding is not applied
+            carry, (m, extra) = run_chunk(carry, (batches, valid))
+            rows.append(np.asarray(m)[:n])
+            extras.append(jax.tree_util.tree_map(lambda x, n=n: np.asarray(x)[:n], extra))
+            bar.update(n)
+    table = np.concatenate(rows, axis=0).transpose(1, 0, 2)  # (R, steps, M)
+    bad = ~np.all(np.isfinite(table[:, :, :3]), axis=2)
+    stopped_at = np.where(bad.any(axis=1), bad.argmax(axis=1), -1)
+    dead = np.arange(steps)[None, :] > np.where(stopped_at < 0, steps, stopped_at)[:, None]  # (R, steps)
+    table = np.where(dead[:, :, None], np.nan, table)
+    probes = None
+    if probe is not None:
+        probes = jax.tree_util.tree_map(lambda *xs: np.concatenate(xs, axis=0), *extras)
+        probes = jax.tree_util.tree_map(
+            lambda x: np.where(dead.T.reshape(dead.T.shape + (1,) * (x.ndim - 2)), np.nan, x).swapaxes(0, 1), probes
+        )
+    grad_norms, update_ratios = {}, {}
+    if record:
+        widths = [leaf.shape[0] if s else 1 for (_, leaf), s in zip(items, mask, strict=True)]
+        offsets = np.cumsum([3] + widths + widths)
+        for i, ((label, _), s) in enumerate(zip(items, mask, strict=True)):
+            g = table[:, :, offsets[i] : offsets[i + 1]]
+            u = table[:, :, offsets[len(items) + i] : offsets[len(items) + i + 1]]
+            grad_norms[label] = g if s else g[:, :, 0]
+            update_ratios[label] = u if s else u[:, :, 0]
+    return Runs(
+        loss=table[:, :, 0], grad_norm=table[:, :, 1], update_norm=table[:, :, 2], grad_norms=grad_norms,
+        update_ratios=update_ratios, probes=probes, params=carry[0], opt_state=carry[1], stopped_at=stopped_at,
     )

@@ -1,0 +1,79 @@
+"""gc.train.fit_many: R runs vmapped over fit's step give the numbers of R separate fit runs."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import gradcourse as gc
+
+
+def _loss(p, batch):
+    x, y = batch
+    h = jnp.tanh(x @ p["blocks"]["W"][0])
+    for W in p["blocks"]["W"][1:]:
+        h = jnp.tanh(h @ W)
+    return jnp.mean((h @ p["out"] - y) ** 2)
+
+
+def _params(key):
+    k1, k2 = jax.random.split(key)
+    return {"blocks": {"W": jax.random.normal(k1, (3, 4, 4)) / 2}, "out": jax.random.normal(k2, (4, 1))}
+
+
+X = jax.random.normal(jax.random.PRNGKey(9), (16, 4))
+BATCH = (X, jnp.sin(X[:, :1]))
+STEPS = 13  # not a multiple of the chunk: the padded last chunk must not be applied
+
+
+def _stack(trees):
+    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def test_fit_many_equals_separate_fits_with_per_run_learning_rates():
+    keys = jax.random.split(jax.random.PRNGKey(0), 3)
+    lrs = [1e-2, 3e-2, 1e-1]
+    data = lambda t: (BATCH[0] * (1 + 0.01 * t), BATCH[1])  # noqa: E731  a different batch every step
+    opt = optax.inject_hyperparams(optax.adam)(learning_rate=0.0)
+    probe = lambda p, b: jnp.sum(p["out"] ** 2)  # noqa: E731
+    runs = gc.train.fit_many(_loss, _stack([_params(k) for k in keys]), opt, data, STEPS,
+                             hyperparams={"learning_rate": lrs}, probe=probe, stacked=("blocks",), progress=False)
+    assert runs.loss.shape == (3, STEPS) and runs.grad_norms["blocks/W"].shape == (3, STEPS, 3)
+    for i, (k, lr) in enumerate(zip(keys, lrs, strict=True)):
+        ref = gc.train.fit(_loss, _params(k), optax.adam(lr), data, STEPS, stacked=("blocks",), progress=False)
+        one = runs.run(i)
+        # float32 roundoff: batched (vmap) vs unbatched matmuls, amplified by Adam's normalisation
+        np.testing.assert_allclose(one.loss, ref.loss, rtol=1e-4)
+        np.testing.assert_allclose(one.grad_norm, ref.grad_norm, rtol=1e-3)
+        np.testing.assert_allclose(one.update_norm, ref.update_norm, rtol=1e-3)
+        for label in ref.grad_norms:
+            np.testing.assert_allclose(one.grad_norms[label], ref.grad_norms[label], rtol=1e-3)
+            np.testing.assert_allclose(one.update_ratios[label], ref.update_ratios[label], rtol=1e-3)
+        close = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-6)  # noqa: E731
+        jax.tree_util.tree_map(close, one.params, ref.params)
+        assert one.stopped_at is None
+        # the probe sees the parameters before each step: step 0 is the initialisation
+        np.testing.assert_allclose(runs.probes[i, 0], np.sum(np.asarray(_params(k)["out"]) ** 2), rtol=1e-6)
+
+
+def test_fit_many_stops_only_the_diverging_run():
+    opt = optax.inject_hyperparams(optax.sgd)(learning_rate=0.0)
+    params = _stack([_params(jax.random.PRNGKey(1))] * 2)
+    runs = gc.train.fit_many(_loss, params, opt, BATCH, STEPS, hyperparams={"learning_rate": [1e-2, 1e30]},
+                             progress=False, record=False)
+    ref = gc.train.fit(_loss, _params(jax.random.PRNGKey(1)), optax.sgd(1e30), BATCH, STEPS, progress=False)
+    assert runs.stopped_at[0] == -1 and runs.stopped_at[1] == ref.stopped_at
+    assert np.all(np.isnan(runs.loss[1, ref.stopped_at + 1 :])) and np.all(np.isfinite(runs.loss[0]))
+    assert runs.run(1).stop_reason == ref.stop_reason
+
+
+def test_fit_many_bad_input():
+    params = _stack([_params(jax.random.PRNGKey(1))] * 2)
+    with pytest.raises(ValueError, match="hyperparams: 'lr'"):
+        gc.train.fit_many(_loss, params, optax.inject_hyperparams(optax.sgd)(learning_rate=0.1), BATCH, 2,
+                          hyperparams={"lr": [1, 2]}, progress=False)
+    with pytest.raises(ValueError, match=r"one value per run, shape \(2,\)"):
+        gc.train.fit_many(_loss, params, optax.inject_hyperparams(optax.sgd)(learning_rate=0.1), BATCH, 2,
+                          hyperparams={"learning_rate": [1, 2, 3]}, progress=False)
+    with pytest.raises(ValueError, match="leading run axis"):
+        gc.train.fit_many(_loss, {"a": jnp.ones((2, 3)), "b": jnp.ones((3,))}, optax.sgd(0.1), BATCH, 2, progress=False)
