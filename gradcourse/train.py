@@ -7,7 +7,7 @@ norm ‖Δθ‖, and per leaf ("layer") the raw gradient norm ‖g_l‖ and the 
 ‖Δθ_l‖ / ‖θ_l‖ (θ before the step, Δθ the optimizer's update: θ_new = θ + Δθ). Steps run in
 compiled chunks of ``CHUNK`` (``lax.scan``): one dispatch and one transfer of the metrics to the
 host per chunk, read one chunk late so the device never waits; recording everything costs about
-as much as a bare jitted optax loop (``benchmarks/train_overhead.py``).
+as much as a bare jitted optax loop (``benchmarks/README.md``, figure 4, measured by ``benchmarks/run.py``).
 
 Clipping is part of the optimizer, chained with optax, e.g.
 ``optax.chain(optax.clip_by_global_norm(1.0), optax.adam(1e-3))``: the recorded gradient norms are
@@ -237,10 +237,11 @@ def _make_chunk(loss_fn: Callable, optimizer: optax.GradientTransformation, mask
 
 
 def _reason(row: np.ndarray, step: int) -> str:
-    for name, value in zip(("loss", "gradient norm", "update norm"), row[:3]):
-        if not np.isfinite(value):
-            return f"{name} is {'NaN' if np.isnan(value) else ('inf' if value > 0 else '-inf')} at step {step}"
-    return f"non-finite value at step {step}"  # not reached
+    """Which of loss, gradient norm, update norm is not finite (the caller found one in ``row[:3]``)."""
+    name, value = next(
+        (n, v) for n, v in zip(("loss", "gradient norm", "update norm"), row[:3], strict=True) if not np.isfinite(v)
+    )
+    return f"{name} is {'NaN' if np.isnan(value) else ('inf' if value > 0 else '-inf')} at step {step}"
 
 
 # --------------------------------------------------------------------------- fit

@@ -194,7 +194,7 @@ def _copy_repository(dest: Path) -> None:
 @pytest.mark.binder
 def test_fresh_binder_environment(tmp_path):
     if not START_NOTEBOOK.exists():
-        pytest.skip("notebooks/00_start_here.ipynb does not exist yet (the lead is writing it)")
+        pytest.skip("notebooks/00_start_here.ipynb is missing from this checkout")
     python = _runtime_python()
     log: list[str] = []
     venv = tmp_path / "venv"

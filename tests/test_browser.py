@@ -10,8 +10,8 @@ after go to ``test-artifacts/browser/<notebook>/``.
 The fixtures ``jupyter_lab`` and ``chromium_browser`` live in ``conftest.py``; they skip
 when Chromium or Playwright is missing, or fail when ``GRADCOURSE_REQUIRE_BROWSER=1``.
 A harness self-test runs two throw-away notebooks (one clean with an explorer, one
-with an error), so the checks are known to catch what they claim to catch even before
-the course notebooks exist.
+with an error), so the checks are known to catch what they claim to catch independently
+of the course notebooks.
 """
 
 from __future__ import annotations
@@ -310,11 +310,11 @@ def _exercise_explorers(page, lab, relpath: str, artifacts: Path, result: Browse
         before = _image_srcs(cell)
         move = _move_control(cell, control)
 
-        def cell_errors() -> list[str]:
+        def cell_errors(i: int = i) -> list[str]:
             info_now = next(c for c in page.evaluate(_JS_CELLS, relpath) if c["index"] == i)
             return [t for t in info_now["stderr"] if _ERROR_LINE.search(t)] + info_now["widgetErrors"]
 
-        def settled():
+        def settled(cell=cell, before=before, cell_errors=cell_errors):
             srcs = _image_srcs(cell)
             return (srcs and srcs != before) or cell_errors()
 
@@ -417,7 +417,8 @@ def test_browser_harness_self_check(jupyter_lab, chromium_browser):
 
     _write_notebook(root / "fragile.ipynb", [
         setup,
-        _code(_EXPLORER_SRC.replace("    x = np.linspace", "    assert depth == 3, f'cannot draw depth={depth}'\n    x = np.linspace")),
+        _code(_EXPLORER_SRC.replace("    x = np.linspace",
+                                    "    assert depth == 3, f'cannot draw depth={depth}'\n    x = np.linspace")),
     ])
     fragile = run_in_lab(chromium_browser, jupyter_lab, "_harness/fragile.ipynb", ARTIFACTS / "_harness_fragile")
     print(_report(fragile))
@@ -436,3 +437,84 @@ def test_browser_harness_self_check(jupyter_lab, chromium_browser):
     assert any("ZeroDivisionError" in e for e in broken.errors), broken.errors
     assert broken.unexecuted == [2]
     assert broken.problems()
+
+
+# --------------------------------------------------------------------------------------
+# The first screen is the course, not the "official Jupyter news?" pop-up
+# --------------------------------------------------------------------------------------
+
+NEWS_PROMPT = "Would you like to get notified about official Jupyter news?"
+NOTIFICATION_SETTINGS = "@jupyterlab/apputils-extension:notification"
+START = "notebooks/00_start_here.ipynb"
+_JS_CURRENT_PATH = """() => {
+  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  return w && w.context ? w.context.path : null;
+}"""
+
+
+def _readme_launch() -> tuple[list[str], str]:
+    """The options and the notebook of the README's local launch command `jupyter lab [OPTIONS] NOTEBOOK`."""
+    match = re.search(r"jupyter lab ((?:--\S+\s+)*)(notebooks/\S+\.ipynb)", (REPO_ROOT / "README.md").read_text())
+    assert match, "README.md has no `jupyter lab ... notebooks/NN_name.ipynb` launch command"
+    return match.group(1).split(), match.group(2)
+
+
+@pytest.mark.parametrize("launch", ["readme", "binder", "no-settings"])
+def test_first_screen_is_the_course_not_a_news_popup(launch, chromium_browser, tmp_path_factory):
+    """Start JupyterLab as a learner would (the README's local command, or with the settings postBuild
+    installs into Binder's environment) with no user settings, and look at the first screen: the start
+    notebook, no news pop-up.  ``no-settings`` is the control: plain JupyterLab does show the pop-up,
+    so this check can fail."""
+    import subprocess
+    import sys
+    import urllib.request
+
+    from conftest import _prepare_root, _start_lab, _stop
+
+    tmp = tmp_path_factory.mktemp(f"lab-{launch}")
+    root = _prepare_root(tmp)
+    settings = {"@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False}}
+    args: list[str] = []
+    env: dict[str, str] = {}
+    path = f"lab/tree/{START}"
+    if launch == "readme":
+        args, notebook = _readme_launch()
+        assert notebook == START
+        path = f"lab/tree/{notebook}"
+    elif launch == "binder":  # what binder/postBuild installs, into a scratch prefix
+        prefix = tmp / "prefix"
+        installer = REPO_ROOT / "scripts" / "install_lab_settings.py"
+        subprocess.run([sys.executable, str(installer), "--prefix", str(prefix)], check=True, capture_output=True)
+        args = [f"--LabApp.app_settings_dir={prefix / 'share' / 'jupyter' / 'lab' / 'settings'}"]
+        env = {"JUPYTER_CONFIG_PATH": str(prefix / "etc" / "jupyter")}
+        path = ""  # the server's default page (ServerApp.default_url) must be the course
+    lab = _start_lab(tmp, root, settings=settings, extra_args=tuple(args), extra_env=env)
+    context = chromium_browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    try:
+        # What the notification plugin reads: the composite setting after overrides.
+        request = urllib.request.Request(f"{lab.base_url}/lab/api/settings/{NOTIFICATION_SETTINGS}",
+                                         headers={"Authorization": f"token {lab.token}"})
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            reply = json.loads(resp.read())
+        # composite = the user's value, else the schema default (which overrides.json replaces)
+        composite = {k: v.get("default") for k, v in reply["schema"]["properties"].items()} | reply["settings"]
+        fetch_news = composite["fetchNews"]
+        page.goto(lab.url(path), wait_until="domcontentloaded", timeout=120_000)
+        _wait(lambda: page.evaluate("() => !!window.jupyterapp"), 120, what="JupyterLab to load")
+        page.evaluate("() => window.jupyterapp.restored.then(() => true)")
+        _wait(lambda: page.evaluate(_JS_CURRENT_PATH) == START, 120, what=f"{START} to be the open document")
+        prompt = page.get_by_text(NEWS_PROMPT)
+        if launch == "no-settings":
+            assert fetch_news == "none"
+            _wait(lambda: prompt.count() > 0, 60, what="the news pop-up (control: plain JupyterLab shows it)")
+        else:
+            assert fetch_news == "false", composite
+            time.sleep(5)  # the pop-up would come right after the app is restored
+            assert prompt.count() == 0, f"{launch}: the news pop-up is shown"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"first-screen-{launch}.png"))
+    finally:
+        context.close()
+        lab.shutdown_sessions(START)
+        _stop(lab.process)
