@@ -17,6 +17,7 @@ from ..experiments import INITS, PhasePoint, phase_point
 from ..plot.phase import phase_diagram
 from ..plot.spectra import spectrum_histogram
 from ..theory import edge_of_chaos
+from ._display import figure_image, guarded
 
 __all__ = ["PhaseExplorer", "phase_explorer", "phase_point_figure"]
 
@@ -97,7 +98,7 @@ class PhaseExplorer:
         self.point: PhasePoint | None = None
         self.update()
         for c in self.controls.values():
-            c.observe(self.update, names="value")
+            c.observe(guarded(self.update, lambda: self.handle), names="value")
 
     def boundary(self, activation: str) -> tuple[np.ndarray, np.ndarray]:
         """The χ₁ = 1 line for ``activation`` (computed once, then cached)."""
@@ -113,7 +114,7 @@ class PhaseExplorer:
                                  depth=self.depth, width=self.width, seed=self.seed)
         self.fig, _ = phase_point_figure(self.point, boundary=self.boundary(v["activation"]))
         if self.handle is not None:
-            self.handle.update(self.fig)
+            self.handle.update(figure_image(self.fig))
         return self.fig
 
     def show(self) -> PhaseExplorer:
@@ -121,7 +122,7 @@ class PhaseExplorer:
         from IPython.display import display
 
         display(self.box)
-        self.handle = display(self.fig, display_id=True)
+        self.handle = display(figure_image(self.fig), display_id=True)
         return self
 
 
