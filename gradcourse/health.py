@@ -1,0 +1,417 @@
+"""``gc.health_report``: one call that says, in plain words, whether a model's gradients are healthy (statistics layer).
+
+It runs ``gc.capture`` (activations and backward signals at every block), one ``jax.grad`` for the
+weight gradients, and the course's statistics, and returns a ``HealthReport``: a row per captured
+point, a table per parameter leaf, and ``findings``, sentences with the evidence and the notebook
+that explains them. In Jupyter it shows as an HTML table and a figure (drawn by
+``gradcourse.plot.health``, imported only when the report is displayed).
+
+Thresholds (``THRESHOLDS``; each finding quotes the measured value next to it):
+
+* ``vanishing`` / ``exploding`` = 100: the RMS backward signal ‖∂L/∂h‖/√n changes by more than 100×
+  (two orders of magnitude) between the first and the last captured block. The course measures a
+  factor σ_w·√(E[φ'²]) per layer: a ReLU MLP at He init keeps it at 1 (notebook 04; in
+  ``tests/test_health.py`` a 16-layer He ReLU MLP and a 12-block Pre-LN transformer stay within 4×),
+  while Glorot-style σ_w² = 1 loses √½ per layer, 2⁻⁸ ≈ 4·10⁻³ over 16 layers (flagged), and
+  σ_w² = 4 gains √2 per layer, 256× over 16 (flagged). 100× leaves a 25× margin to the healthy
+  models and catches a per-layer factor 0.75 (or 1.33) over 16 layers.
+* ``forward`` = 100: the same for the RMS activation ‖h‖/√n (a forward signal that dies or blows up).
+* ``dead`` = 0.5: the fraction of units (last axis) that are dead over the batch: exactly 0 for every
+  example (a ReLU that is off everywhere) or with a gradient exactly 0 for every example (the
+  pre-activation of such a unit). At He init a ReLU unit is off for one example with probability ½,
+  so for all B examples of a batch with probability about 2⁻ᴮ (measured: 0 dead units in the healthy
+  models of the tests, batch 32); the course's dead networks (notebook 03, a large negative bias;
+  notebook 09) have most units dead. Half the units dead means half the width is wasted.
+* ``saturated`` = 0.5: with ``activation`` given for a tap (tanh, erf, sigmoid): the fraction of
+  entries beyond 0.99 in the flat tails, where φ' < 0.02 (notebook 03).
+* any NaN or ±Inf: reported where it first appears (forward pass in execution order, then the loss,
+  then the backward pass from the output down, as ``find_nonfinite`` does).
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import numpy as np
+
+from .activations import ACTIVATIONS
+from .capture import Capture, capture, model_kind, submodules
+from .metrics import array_leaves
+
+__all__ = ["HealthReport", "THRESHOLDS", "health_report", "tap_stats"]
+
+THRESHOLDS: dict[str, float] = {"vanishing": 10.0, "exploding": 10.0, "forward": 10.0, "dead": 0.5, "saturated": 0.5}
+"""Limits of the findings (see the module docstring for where each number comes from)."""
+
+_NOTEBOOK = {
+    "vanishing": "notebooks 02 and 04",
+    "exploding": "notebooks 02, 04 and 07",
+    "forward": "notebooks 04 and 05",
+    "dead": "notebooks 03 and 09",
+    "saturated": "notebook 03",
+    "nonfinite": "notebook 11",
+}
+
+
+# --------------------------------------------------------------------------- per-tap statistics
+
+
+def _activation_name(activation: Any) -> str | None:
+    if activation is None:
+        return None
+    if isinstance(activation, str):
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation: unknown name {activation!r}; expected one of {', '.join(ACTIVATIONS)}")
+        return activation
+    if callable(activation):
+        for name, fn in ACTIVATIONS.items():
+            if fn is activation:
+                return name
+        if activation is jax.nn.gelu:  # approximate (tanh) GELU: same dead side as the exact one
+            return "gelu"
+        return None
+    raise TypeError(f"activation: expected None, a name or a function, got {type(activation).__name__}")
+
+
+def tap_stats(h: Any, g: Any = None, activation: Any = None, *, saturation: float = 0.99) -> dict[str, float]:
+    """Statistics of one captured point: h (units on the last axis) and optionally its gradient g = ∂L/∂h.
+
+    Returns ``mean``, ``std``, ``rms`` = ‖h‖/√n, ``grad_rms`` = ‖g‖/√n, ``frac_dead`` and
+    ``frac_saturated``, ``nonfinite`` / ``grad_nonfinite`` (entry counts). ``frac_dead``: with a
+    known activation that can die (ReLU family, GELU, SiLU), units with h ≤ 0 for every example;
+    with no activation, units whose h is exactly 0, or whose g is exactly 0, for every example (NaN
+    for a 1-d h). ``frac_saturated``: tanh / erf: P(|h| > s); sigmoid: P(h < 1−s or h > s); else NaN.
+    """
+    a = np.asarray(h, dtype=np.float64) if not np.iscomplexobj(h) else np.abs(np.asarray(h))
+    gg = None if g is None else np.asarray(g, dtype=np.float64)
+    name = _activation_name(activation)
+    n = max(a.size, 1)
+    fin = np.isfinite(a)
+    out = {
+        "mean": float(np.mean(a)) if a.size else math.nan,
+        "std": float(np.std(a)) if a.size else math.nan,
+        "rms": float(np.sqrt(np.sum(np.square(a)) / n)),
+        "nonfinite": int(a.size - np.count_nonzero(fin)),
+    }
+    if gg is not None:
+        out["grad_rms"] = float(np.sqrt(np.sum(np.square(gg)) / max(gg.size, 1)))
+        out["grad_nonfinite"] = int(gg.size - np.count_nonzero(np.isfinite(gg)))
+    dead = math.nan
+    if a.ndim >= 2 and a.shape[-1] > 0:
+        axes = tuple(range(a.ndim - 1))
+        if name in ("relu", "leaky_relu", "elu", "selu", "gelu", "silu"):
+            dead = float(np.mean(np.all(a <= 0, axis=axes)))
+        elif name in ("linear", "tanh", "erf", "sigmoid"):
+            dead = 0.0
+        elif out["nonfinite"] == 0:
+            off = np.all(a == 0, axis=axes)
+            if gg is not None and gg.shape == a.shape and out.get("grad_nonfinite", 0) == 0:
+                off = off | np.all(gg == 0, axis=axes)
+            dead = float(np.mean(off))
+    out["frac_dead"] = dead
+    if name in ("tanh", "erf"):
+        out["frac_saturated"] = float(np.mean(np.abs(a) > saturation))
+    elif name == "sigmoid":
+        out["frac_saturated"] = float(np.mean((a < 1 - saturation) | (a > saturation)))
+    else:
+        out["frac_saturated"] = math.nan
+    return out
+
+
+# --------------------------------------------------------------------------- the report
+
+
+@dataclass(eq=False)
+class HealthReport:
+    """What ``gc.health_report`` found. ``findings`` is empty for a healthy model.
+
+    ``rows``: one dict per captured point, in execution order: ``name``, ``kind``, ``shape``, the
+    ``tap_stats`` fields (``mean``, ``std``, ``rms``, ``grad_rms``, ``frac_dead``, ``frac_saturated``,
+    ``nonfinite``, ``grad_nonfinite``), and ``weight_grad_norm`` / ``grad_to_param`` (‖∂L/∂W‖ and
+    ‖∂L/∂W‖/‖W‖ over the parameters under that module path; NaN for a tap with none).
+    ``params``: label -> {``grad_norm``, ``param_norm``, ``ratio``} per parameter leaf.
+    ``loss``: the loss value. ``nonfinite``: where the first NaN / Inf appears (a sentence) or None.
+    ``findings``: sentences with the evidence. ``thresholds``: the limits used.
+    """
+
+    loss: float
+    rows: list[dict[str, Any]]
+    params: dict[str, dict[str, float]]
+    findings: list[str]
+    nonfinite: str | None = None
+    thresholds: dict[str, float] = field(default_factory=lambda: dict(THRESHOLDS))
+
+    @property
+    def healthy(self) -> bool:
+        """True when nothing was found."""
+        return not self.findings
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain Python types only (JSON-serialisable; NaN stays float('nan'))."""
+        return {
+            "loss": self.loss,
+            "healthy": self.healthy,
+            "findings": list(self.findings),
+            "nonfinite": self.nonfinite,
+            "rows": [dict(r, shape=list(r["shape"])) for r in self.rows],
+            "params": {k: dict(v) for k, v in self.params.items()},
+            "thresholds": dict(self.thresholds),
+        }
+
+    def summary(self) -> str:
+        """The findings as text, or "no problems found"."""
+        if not self.findings:
+            return f"no problems found ({len(self.rows)} points checked, loss {self.loss:.4g})"
+        return "\n".join(f"- {f}" for f in self.findings)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        return f"HealthReport({len(self.rows)} points, loss {self.loss:.4g}):\n{self.summary()}"
+
+    def figure(self, axes: Any = None):
+        """Draw the report (``gradcourse.plot.health.health_profile``); returns ``(fig, axes)``."""
+        from .plot.health import health_profile
+
+        return health_profile(self.rows, self.findings, axes=axes)
+
+    def _repr_html_(self) -> str:
+        cols = [
+            ("name", "point"), ("rms", "‖h‖/√n"), ("std", "std h"), ("grad_rms", "‖∂L/∂h‖/√n"),
+            ("frac_dead", "dead"), ("frac_saturated", "saturated"), ("weight_grad_norm", "‖∂L/∂W‖"),
+            ("grad_to_param", "‖∂L/∂W‖/‖W‖"),
+        ]
+        head = "".join(f"<th>{html.escape(t)}</th>" for _, t in cols)
+        body = []
+        for r in self.rows:
+            bad = r.get("nonfinite", 0) or r.get("grad_nonfinite", 0)
+            style = ' style="background:#fdd"' if bad else ""
+            cells = "".join(f"<td>{html.escape(_fmt(r.get(k)))}</td>" for k, _ in cols)
+            body.append(f"<tr{style}>{cells}</tr>")
+        items = "".join(f"<li>{html.escape(f)}</li>" for f in self.findings) or "<li>no problems found</li>"
+        img = ""
+        try:
+            import matplotlib.pyplot as plt
+
+            fig, _ = self.figure()
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=72, bbox_inches="tight")
+            plt.close(fig)
+            img = f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}"/>'
+        except Exception as e:  # a display must not raise; say why the figure is missing
+            img = f"<p>(figure not drawn: {html.escape(type(e).__name__)}: {html.escape(str(e))})</p>"
+        return (
+            f"<div><b>Gradient health report</b> (loss {html.escape(_fmt(self.loss))})<ul>{items}</ul>{img}"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+        )
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "–"
+        return f"{v:.3g}"
+    return str(v)
+
+
+# --------------------------------------------------------------------------- building it
+
+
+def _default_where(model: Any, kind: str) -> Callable[[str, Any], bool]:
+    """The "blocks" of a model: items of its module lists (``layers/3``, ``blocks/2``) not nested in another such
+    item; without lists, its direct children. Linen: the calls of its direct children (``Dense_3``, ``Block_2``)."""
+    if kind == "linen":
+        return lambda path, m: "/" not in path
+    paths = [p for p, _ in submodules(model)]
+    items = [p for p in paths if p.rsplit("/", 1)[-1].isdigit()]
+    items = [p for p in items if not any(q != p and p.startswith(q + "/") for q in items)]
+    chosen = set(items) if items else {p for p in paths if "/" not in p}
+    return lambda path, m: path.split("@")[0] in chosen
+
+
+def _weight_grads(loss_fn: Callable, model_or_params: Any, batch: Any, kind: str | None, has_aux: bool):
+    """(params, grads) as label -> array dicts, for any model kind."""
+    def scalar(out):
+        return out[0] if has_aux else out
+
+    if kind == "equinox":
+        import equinox as eqx
+
+        params, static = eqx.partition(model_or_params, eqx.is_inexact_array)
+        grads = jax.grad(lambda p: scalar(loss_fn(eqx.combine(p, static), batch)))(params)
+        return array_leaves(params), array_leaves(grads)
+    if kind == "nnx":
+        from flax import nnx
+
+        state = nnx.state(model_or_params, nnx.Param)
+        grads = nnx.grad(lambda m: scalar(loss_fn(m, batch)))(model_or_params)
+        return array_leaves(state), array_leaves(grads)
+    params = model_or_params
+    grads = jax.grad(lambda p: scalar(loss_fn(p, batch)))(params)
+    return array_leaves(params), array_leaves(grads)
+
+
+def _rms_ratio(rows: list[dict], key: str) -> tuple[float, int, int] | None:
+    """value(first)/value(last) over the rows with a finite positive ``key``: (ratio, i_first, i_last)."""
+    idx = [i for i, r in enumerate(rows) if np.isfinite(r.get(key, np.nan)) and r.get(key, 0) > 0]
+    if len(idx) < 2:
+        return None
+    return rows[idx[0]][key] / rows[idx[-1]][key], idx[0], idx[-1]
+
+
+def _orders(x: float) -> str:
+    e = math.log10(x)
+    return f"10^{e:.1f}" if abs(e) >= 3 else f"{x:.3g}"
+
+
+def health_report(
+    loss_fn: Callable[[Any, Any], Any],
+    model_or_params: Any,
+    batch: Any,
+    *,
+    model: Any = None,
+    where: Callable[[str, Any], bool] | None = None,
+    activation: Any = None,
+    has_aux: bool = False,
+) -> HealthReport:
+    """Check the gradients of ``loss_fn(model_or_params, batch)`` in one call; returns a ``HealthReport``.
+
+    ``model_or_params``: an Equinox or Flax NNX module (its submodule calls are captured), or a
+    pytree of parameters (Flax Linen variables with ``model=`` the Linen module, or plain JAX with
+    ``gc.tap`` inside ``loss_fn``). ``where(path, module)`` picks the submodule calls; by default the
+    blocks: the items of the model's module lists (``layers/3``, ``blocks/2``), or its direct children.
+    ``activation``: None (dead units found from exact zeros), one activation for every point, or a
+    dict name -> activation (names or functions such as ``jax.nn.relu``; points without one use the
+    default rule). Thresholds and their justification: ``gradcourse.health`` module docstring.
+
+    Findings (each with the numbers): the backward signal vanishing or exploding across the blocks,
+    the forward signal dying or blowing up, dead units, saturated units, and the first NaN / Inf
+    (forward, loss or backward, with the point's path). A healthy model gives "no problems found".
+    """
+    if not callable(loss_fn):
+        got = type(loss_fn).__name__
+        raise TypeError(f"loss_fn: expected a function (model_or_params, batch) -> scalar loss, got {got}")
+    kind = None
+    if model is not None:
+        kind = model_kind(model)
+        if kind != "linen" and model is not model_or_params:
+            raise ValueError(
+                "model: for an Equinox or NNX module pass the module itself as model_or_params and leave model=None"
+            )
+    else:
+        try:
+            kind = model_kind(model_or_params)
+        except TypeError:
+            kind = None
+        if kind == "linen":
+            raise TypeError(
+                "model_or_params: a Flax Linen module holds no parameters; pass its variables (module.init(...)) "
+                "and model=<the Linen module>"
+            )
+        model = model_or_params if kind is not None else None
+    if where is None and model is not None:
+        where = _default_where(model, kind)
+    if activation is not None and not isinstance(activation, dict):
+        _activation_name(activation)  # validates
+
+    cap: Capture = capture(loss_fn, model_or_params, batch, model=model, where=where, has_aux=has_aux, grads=True)
+    params, grads = _weight_grads(loss_fn, model_or_params, batch, kind, has_aux)
+    loss = float(np.asarray(cap.value))
+
+    def act_for(name: str) -> Any:
+        if isinstance(activation, dict):
+            return activation.get(name)
+        return activation
+
+    prefix = "params/" if kind == "linen" else ""
+    rows = []
+    for name, h in cap.acts.items():
+        g = cap.grads.get(name) if cap.grads is not None else None
+        r = {"name": name, "kind": cap.kinds.get(name, "tap"), "shape": tuple(np.shape(h))}
+        r.update(tap_stats(h, g, act_for(name)))
+        base = prefix + name.split("@")[0] + "/"
+        under = [k for k in params if k.startswith(base)]
+        if under:
+            gn = math.sqrt(sum(float(np.sum(np.square(np.asarray(grads[k], np.float64)))) for k in under))
+            pn = math.sqrt(sum(float(np.sum(np.square(np.asarray(params[k], np.float64)))) for k in under))
+            r["weight_grad_norm"], r["grad_to_param"] = gn, (gn / pn if pn > 0 else math.inf)
+        else:
+            r["weight_grad_norm"] = r["grad_to_param"] = math.nan
+        rows.append(r)
+    table = {}
+    for k in params:
+        gn = float(np.sqrt(np.sum(np.square(np.asarray(grads[k], np.float64)))))
+        pn = float(np.sqrt(np.sum(np.square(np.asarray(params[k], np.float64)))))
+        table[k] = {"grad_norm": gn, "param_norm": pn, "ratio": gn / pn if pn > 0 else math.inf}
+    findings, nonfinite = _findings(rows, loss, THRESHOLDS)
+    return HealthReport(loss, rows, table, findings, nonfinite)
+
+
+def _findings(rows: list[dict], loss: float, t: dict[str, float]) -> tuple[list[str], str | None]:
+    findings: list[str] = []
+    bad_fwd = [r for r in rows if r["nonfinite"]]
+    bad_bwd = [r for r in rows if r.get("grad_nonfinite", 0)]
+    nonfinite = None
+    if bad_fwd:
+        r = bad_fwd[0]
+        nonfinite = (
+            f"NaN/Inf first appears in the forward pass at `{r['name']}` ({r['nonfinite']} of "
+            f"{math.prod(r['shape'])} entries); every point before it is finite"
+        )
+    elif not math.isfinite(loss):
+        nonfinite = f"the loss itself is the first non-finite value (loss = {loss}); every captured point is finite"
+    elif bad_bwd:
+        r = bad_bwd[-1]
+        nonfinite = (
+            f"NaN/Inf first appears in the backward pass at `{r['name']}` (∂L/∂h has {r['grad_nonfinite']} non-finite "
+            f"entries); the forward pass, the loss and the points after it are finite"
+        )
+    if nonfinite:
+        findings.append(f"{nonfinite} — see {_NOTEBOOK['nonfinite']} (find the operation with jax.debug_nans)")
+        return findings, nonfinite  # statistics of NaN arrays mean nothing
+
+    back = _rms_ratio(rows, "grad_rms")
+    if back is not None:
+        ratio, i, j = back
+        first, last = rows[i]["name"], rows[j]["name"]
+        if ratio < 1 / t["vanishing"]:
+            findings.append(
+                f"backward signal shrinks {_orders(1 / ratio)}× from `{last}` to `{first}` (RMS ∂L/∂h "
+                f"{rows[j]['grad_rms']:.3g} → {rows[i]['grad_rms']:.3g}): vanishing gradients — "
+                f"see {_NOTEBOOK['vanishing']}"
+            )
+        elif ratio > t["exploding"]:
+            findings.append(
+                f"backward signal grows {_orders(ratio)}× from `{last}` to `{first}` (RMS ∂L/∂h "
+                f"{rows[j]['grad_rms']:.3g} → {rows[i]['grad_rms']:.3g}): exploding gradients — "
+                f"see {_NOTEBOOK['exploding']}"
+            )
+    fwd = _rms_ratio(rows, "rms")
+    if fwd is not None:
+        ratio, i, j = fwd
+        if ratio > t["forward"] or ratio < 1 / t["forward"]:
+            verb = "shrinks" if ratio > 1 else "grows"
+            factor = ratio if ratio > 1 else 1 / ratio
+            findings.append(
+                f"forward signal {verb} {_orders(factor)}× from `{rows[i]['name']}` to `{rows[j]['name']}` (RMS h "
+                f"{rows[i]['rms']:.3g} → {rows[j]['rms']:.3g}) — see {_NOTEBOOK['forward']}"
+            )
+    for r in rows:
+        if np.isfinite(r["frac_dead"]) and r["frac_dead"] > t["dead"]:
+            findings.append(
+                f"{100 * r['frac_dead']:.0f}% of units in `{r['name']}` are dead (zero output or zero gradient for "
+                f"every example of the batch) — see {_NOTEBOOK['dead']}"
+            )
+        if np.isfinite(r["frac_saturated"]) and r["frac_saturated"] > t["saturated"]:
+            findings.append(
+                f"{100 * r['frac_saturated']:.0f}% of the entries of `{r['name']}` are saturated (in the flat tails "
+                f"of the activation, derivative < 0.02) — see {_NOTEBOOK['saturated']}"
+            )
+    return findings, None
