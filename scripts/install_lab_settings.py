@@ -8,9 +8,11 @@ Two files from binder/ land where JupyterLab reads environment-wide settings:
   (JupyterLab's *app settings* directory): "Fetch official Jupyter news" = Never and no update check,
   so the first screen is the course, not "Would you like to get notified about official Jupyter news?".
   Merged into an existing overrides.json (ours win), never replacing other plugins' keys.
-* ``binder/jupyter_server_config.json`` -> ``PREFIX/etc/jupyter/jupyter_server_config.d/gradcourse.json``:
-  the server opens ``notebooks/00_start_here.ipynb`` by default (``ServerApp.default_url``), and
-  JupyterLab neither fetches news nor checks for updates (``LabApp.news_url = None``).
+* ``binder/jupyter_config.json``: its ``ServerApp`` section -> ``PREFIX/etc/jupyter/jupyter_server_config.d/
+  gradcourse.json`` and its ``LabApp`` section merged into ``PREFIX/etc/jupyter/jupyter_lab_config.json``
+  (JupyterLab reads its own options only from that file, not from a ``.d`` folder): the server opens
+  ``notebooks/00_start_here.ipynb`` at ``/`` (``default_url``; LabApp's wins when ``jupyter lab`` is the
+  app started), and JupyterLab neither fetches news nor checks for updates (``news_url = None``).
 
 A local clone needs none of this: the README's launch command passes
 ``--LabApp.app_settings_dir=binder/lab-settings`` and the notebook path.
@@ -24,7 +26,7 @@ from pathlib import Path
 
 BINDER = Path(__file__).resolve().parent.parent / "binder"
 OVERRIDES = BINDER / "lab-settings" / "overrides.json"
-SERVER_CONFIG = BINDER / "jupyter_server_config.json"
+JUPYTER_CONFIG = BINDER / "jupyter_config.json"
 
 
 def _merge(target: Path, ours: dict) -> None:
@@ -34,20 +36,24 @@ def _merge(target: Path, ours: dict) -> None:
             current = json.loads(target.read_text() or "{}")
         except json.JSONDecodeError:
             print(f"warning: {target} is not valid JSON; replacing it", file=sys.stderr)
-    for plugin, values in ours.items():
-        current.setdefault(plugin, {}).update(values)
+    for section, values in ours.items():
+        current.setdefault(section, {}).update(values)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(current, indent=2) + "\n")
 
 
 def install(prefix: Path) -> list[Path]:
-    """Write both files under ``prefix``; returns their paths."""
+    """Write the three files under ``prefix``; returns their paths."""
     overrides = prefix / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
     _merge(overrides, json.loads(OVERRIDES.read_text()))
-    server = prefix / "etc" / "jupyter" / "jupyter_server_config.d" / "gradcourse.json"
+    config = json.loads(JUPYTER_CONFIG.read_text())
+    etc = prefix / "etc" / "jupyter"
+    server = etc / "jupyter_server_config.d" / "gradcourse.json"
     server.parent.mkdir(parents=True, exist_ok=True)
-    server.write_text(SERVER_CONFIG.read_text())
-    return [overrides, server]
+    server.write_text(json.dumps({"ServerApp": config["ServerApp"]}, indent=2) + "\n")
+    lab = etc / "jupyter_lab_config.json"
+    _merge(lab, {"LabApp": config["LabApp"]})
+    return [overrides, server, lab]
 
 
 def main(argv: list[str] | None = None) -> int:

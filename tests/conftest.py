@@ -152,11 +152,15 @@ def _prepare_root(tmp: Path) -> Path:
     return root
 
 
-def _start_lab(tmp: Path, root: Path) -> JupyterLabServer:
+def _start_lab(tmp: Path, root: Path, settings: dict | None = None, extra_args: tuple[str, ...] = (),
+               extra_env: dict[str, str] | None = None) -> JupyterLabServer:
+    """Start JupyterLab on ``root`` with user ``settings`` (default ``_LAB_SETTINGS``), extra command-line
+    options and environment variables; wait until its REST API answers."""
+    settings = _LAB_SETTINGS if settings is None else settings
     jdirs = {name: tmp / name for name in ("config", "data", "runtime", "settings", "workspaces")}
     for d in jdirs.values():
         d.mkdir(exist_ok=True)
-    for rel, content in _LAB_SETTINGS.items():
+    for rel, content in settings.items():
         f = jdirs["settings"] / rel
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text(json.dumps(content))
@@ -170,6 +174,8 @@ def _start_lab(tmp: Path, root: Path) -> JupyterLabServer:
         PYTHONUNBUFFERED="1",
     )
     env.pop("JUPYTER_PATH", None)
+    env.pop("JUPYTER_CONFIG_PATH", None)
+    env.update(extra_env or {})
     token = secrets.token_hex(16)
     last_error = ""
     for attempt in range(3):  # the free port can be taken between probe and bind
@@ -188,6 +194,7 @@ def _start_lab(tmp: Path, root: Path) -> JupyterLabServer:
             "--LabApp.news_url=None",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
             "--MappingKernelManager.default_kernel_name=python3",
+            *extra_args,
         ]
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)

@@ -89,10 +89,10 @@ def test_shipped_lab_settings_turn_the_news_off_and_open_the_course():
     overrides = json.loads((BINDER / "lab-settings" / "overrides.json").read_text())
     notification = overrides["@jupyterlab/apputils-extension:notification"]
     assert notification["fetchNews"] == "false" and notification["checkForUpdates"] is False
-    server = json.loads((BINDER / "jupyter_server_config.json").read_text())
+    server = json.loads((BINDER / "jupyter_config.json").read_text())
     default = server["ServerApp"]["default_url"]
     assert default.startswith("/lab/tree/") and (REPO_ROOT / default.removeprefix("/lab/tree/")) == START_NOTEBOOK
-    assert server["LabApp"]["news_url"] is None
+    assert server["LabApp"]["news_url"] is None and server["LabApp"]["default_url"] == default
     readme = (REPO_ROOT / "README.md").read_text()
     assert "urlpath=lab/tree/notebooks/00_start_here.ipynb" in readme, "the Binder badge opens the course"
     assert "--LabApp.app_settings_dir=binder/lab-settings" in readme, "the local launch uses the same settings"
@@ -242,8 +242,10 @@ def test_fresh_binder_environment(tmp_path):
     # postBuild installed the JupyterLab settings into the environment ...
     overrides = json.loads((venv / "share" / "jupyter" / "lab" / "settings" / "overrides.json").read_text())
     assert overrides["@jupyterlab/apputils-extension:notification"]["fetchNews"] == "false"
-    server_config = venv / "etc" / "jupyter" / "jupyter_server_config.d" / "gradcourse.json"
-    assert json.loads(server_config.read_text())["ServerApp"]["default_url"].endswith("00_start_here.ipynb")
+    etc = venv / "etc" / "jupyter"
+    server_config = json.loads((etc / "jupyter_server_config.d" / "gradcourse.json").read_text())
+    assert server_config["ServerApp"]["default_url"].endswith("00_start_here.ipynb")
+    assert json.loads((etc / "jupyter_lab_config.json").read_text())["LabApp"]["news_url"] is None
     # ... and warmed the compilation cache, in this machine's fingerprint directory.
     entries = [p for p in cache.rglob("*-cache") if p.is_file()]
     assert entries, f"postBuild left no compiled programs in {cache}"
