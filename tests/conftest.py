@@ -1,5 +1,19 @@
 """Shared pytest fixtures.
 
+Memory and compile-time hygiene (autouse)
+-----------------------------------------
+``_close_figures``   after every test, closes every matplotlib figure (only if pyplot was imported):
+                     pyplot keeps each figure a test opens alive until it is closed.
+``_release_jax``     after every test module, ``jax.clear_caches()`` and a garbage collection: JAX keeps
+                     every compiled executable (and its traced jaxpr) for the life of the process, which
+                     is what grew the pytest process to gigabytes over the suite.  A later module that
+                     needs a program again gets it back from the persistent compilation cache
+                     (``gradcourse.compile_cache``) in milliseconds instead of recompiling it.
+
+``GRADCOURSE_TEST_PROFILE=report.md python -m pytest ...`` writes one row per test module: wall time,
+programs compiled (and how many came from the persistent cache), seconds in compile, and the process's
+resident memory after the module (with the clean-up above) and its peak so far.
+
 Browser / JupyterLab fixtures
 -----------------------------
 ``jupyter_lab``      one JupyterLab server per test module, on 127.0.0.1 with a random
@@ -34,6 +48,118 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+# --------------------------------------------------------------------------------------
+# Memory and compile-time hygiene for the pytest process
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        pyplot.close("all")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_jax():
+    yield
+    jax = sys.modules.get("jax")
+    if jax is not None:
+        jax.clear_caches()
+    import gc
+
+    gc.collect()
+
+
+def _rss_mib() -> tuple[float, float]:
+    """(current, peak) resident set size of this process in MiB (Linux /proc; peak from getrusage)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    try:
+        with open("/proc/self/statm") as f:
+            current = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError):
+        current = float("nan")
+    return current, peak
+
+
+class _ModuleProfile:
+    """Per test module: wall time, compiles, compile seconds, persistent-cache hits, RSS (see docstring)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.rows: list[tuple] = []
+        self.compiles = 0
+        self.hits = 0
+        self.compile_s = 0.0
+        self.current: str | None = None
+        self.t0 = time.monotonic()
+        self._listening = False
+
+    def _listen(self) -> None:
+        if self._listening or "jax" not in sys.modules:
+            return
+        import jax
+
+        def on_duration(event: str, duration: float, **_kw) -> None:
+            if event == "/jax/core/compile/backend_compile_duration":
+                self.compiles += 1
+                self.compile_s += duration
+
+        def on_event(event: str, **_kw) -> None:
+            if event == "/jax/compilation_cache/cache_hits":
+                self.hits += 1
+
+        jax.monitoring.register_event_duration_secs_listener(on_duration)
+        jax.monitoring.register_event_listener(on_event)
+        self._listening = True
+
+    def start(self, module: str) -> None:
+        self._listen()
+        if module != self.current:
+            self.finish()
+            self.current, self.t0 = module, time.monotonic()
+            self.compiles, self.hits, self.compile_s = 0, 0, 0.0
+
+    def finish(self) -> None:
+        if self.current is not None:
+            self.rows.append((self.current, time.monotonic() - self.t0, self.compiles, self.hits, self.compile_s,
+                              *_rss_mib()))
+            self.current = None
+
+    def write(self) -> None:
+        self.finish()
+        lines = ["| test module | wall s | programs compiled | from persistent cache | compile s | RSS after MiB "
+                 "| peak RSS MiB |", "|---|---:|---:|---:|---:|---:|---:|"]
+        lines += [f"| {m} | {w:.1f} | {c} | {h} | {cs:.1f} | {r:.0f} | {pk:.0f} |"
+                  for m, w, c, h, cs, r, pk in self.rows]
+        Path(self.path).write_text("\n".join(lines) + "\n")
+
+
+_PROFILE: _ModuleProfile | None = None
+
+
+def pytest_configure(config):
+    global _PROFILE
+    path = os.environ.get("GRADCOURSE_TEST_PROFILE")
+    if path:
+        worker = os.environ.get("PYTEST_XDIST_WORKER")
+        _PROFILE = _ModuleProfile(f"{path}.{worker}" if worker else path)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    if _PROFILE is not None:
+        _PROFILE.start(item.nodeid.split("::")[0])
+    yield
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _PROFILE is not None:
+        _PROFILE.write()
 
 # --------------------------------------------------------------------------------------
 # Browser / JupyterLab fixtures (owned by the browser-test work; keep self-contained)
