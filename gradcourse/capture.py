@@ -62,7 +62,9 @@ class Capture:
     ``value``: the output of ``fn`` (without aux). ``aux``: the aux output with ``has_aux=True``, else None.
     ``acts``: name -> h at that point, in execution order (a tap in a scan body / vmapped function:
     stacked along a leading axis). ``grads``: name -> ∂value/∂h (same shapes), or None when no
-    gradients were taken (``grads=False`` or a non-scalar ``fn``). ``kinds``: name -> ``"tap"``
+    gradients were taken (``grads=False`` or a non-scalar ``fn``). ``axes``: name -> the leading axes added
+    by ``lax.scan`` / ``vmap`` around the point, outermost first (``("scan",)``: axis 0 is the iteration);
+    absent for a point outside them. ``kinds``: name -> ``"tap"``
     (a ``gc.tap``) or ``"module"`` (a submodule call).
     """
 
@@ -71,6 +73,7 @@ class Capture:
     grads: dict[str, Any] | None = None
     aux: Any = None
     kinds: dict[str, str] = field(default_factory=dict)
+    axes: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -97,14 +100,16 @@ class Capture:
         has_g = self.grads is not None
         gvals = tuple(self.grads.get(k) for k in names) if has_g else ()
         kinds = tuple(self.kinds.get(k, "tap") for k in names)
-        return (self.value, tuple(self.acts.values()), gvals, self.aux), (names, has_g, kinds)
+        axes = tuple(self.axes.get(k, ()) for k in names)
+        return (self.value, tuple(self.acts.values()), gvals, self.aux), (names, has_g, kinds, axes)
 
     @classmethod
     def tree_unflatten(cls, meta, children):
-        names, has_g, kinds = meta
+        names, has_g, kinds, axes = meta
         value, acts, gvals, aux = children
         grads = {k: g for k, g in zip(names, gvals, strict=True) if g is not None} if has_g else None
-        return cls(value, dict(zip(names, acts, strict=True)), grads, aux, dict(zip(names, kinds, strict=True)))
+        lifted = {k: a for k, a in zip(names, axes, strict=True) if a}
+        return cls(value, dict(zip(names, acts, strict=True)), grads, aux, dict(zip(names, kinds, strict=True)), lifted)
 
 
 # --------------------------------------------------------------------------- model kinds
@@ -320,7 +325,7 @@ def capture(
         out, frame = _guarded(lambda: run(None, None))
         value, aux = run.split(out)
         run.check(frame.acts)
-        return Capture(value, dict(frame.acts), None, aux, dict(run.kinds))
+        return Capture(value, dict(frame.acts), None, aux, dict(run.kinds), dict(run.axes))
 
     # 1. abstract run: names, shapes, dtypes, shardings of every point (no computation)
     out_spec, act_spec, plan = run.discover()
@@ -339,7 +344,7 @@ def capture(
             )
         out, frame = _guarded(lambda: run(None, None))
         value, aux = run.split(out)
-        return Capture(value, dict(frame.acts), None, aux, dict(run.kinds))
+        return Capture(value, dict(frame.acts), None, aux, dict(run.kinds), dict(run.axes))
 
     # 2. one forward and one reverse pass, differentiating with respect to zero perturbations
     perts = {n: _zeros(s) for n, s in act_spec.items() if _floating(s)}
@@ -358,7 +363,8 @@ def capture(
     (_, (out, acts)), g = _guarded(lambda: vg(perts, *run.args, **run.kwargs))
     value, aux = run.split(out)
     order = plan.names  # execution order (the dicts returned by value_and_grad are key-sorted)
-    return Capture(value, {n: acts[n] for n in order}, {n: g[n] for n in order if n in g}, aux, dict(run.kinds))
+    grads_ = {n: g[n] for n in order if n in g}
+    return Capture(value, {n: acts[n] for n in order}, grads_, aux, dict(run.kinds), dict(run.axes))
 
 
 class _Session:
@@ -379,6 +385,7 @@ class _Session:
             raise ValueError(f"model: this {type(model).__name__} has no submodules to capture; add gc.tap inside fn")
         self.fn, self.args, self.kwargs, self.model, self.where, self.has_aux = fn, args, kwargs, model, where, has_aux
         self.kinds: dict[str, str] = {}
+        self.axes: dict[str, tuple[str, ...]] = {}
         self.called: list[str] = []
         # a Flax NNX model given as an argument of fn goes through nnx.eval_shape / nnx.value_and_grad, which
         # carry its writes (RNG counts, batch statistics) out of the trace; NNX forbids them from inside jax's own
@@ -407,6 +414,8 @@ class _Session:
             out = self.fn(*args, **kwargs)
         self.kinds.clear()
         self.kinds.update(frame.kinds)
+        self.axes.clear()
+        self.axes.update(frame.axes)
         return out, frame
 
     def split(self, out: Any) -> tuple[Any, Any]:

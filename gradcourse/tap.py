@@ -62,6 +62,7 @@ class _Frame:
         self.new_plan = _Plan()
         self.acts: dict[str, Any] = {}
         self.kinds: dict[str, str] = {}
+        self.axes: dict[str, tuple[str, ...]] = {}  # name -> the lifted leading axes ("scan", "vmap"), outermost first
         self.n_children = 0
         self.trace = _trace()
 
@@ -90,7 +91,7 @@ class _Frame:
         self.n_children += 1
         return plan
 
-    def absorb(self, child: _Frame, acts: dict[str, Any], kinds: dict[str, str]) -> None:
+    def absorb(self, child: _Frame, acts: dict[str, Any], lift: str) -> None:
         """Record a lifted child's (stacked) values under their names, in their order."""
         for name in child.new_plan.names:  # execution order (a dict returned through a transformation is key-sorted)
             value = acts[name]
@@ -100,7 +101,8 @@ class _Frame:
                     f"give each gc.tap a distinct name"
                 )
             self.acts[name] = value
-            self.kinds[name] = kinds[name]
+            self.kinds[name] = child.kinds[name]
+            self.axes[name] = (lift, *child.axes.get(name, ()))
         self.new_plan.names.extend(child.new_plan.names)
         self.new_plan.children.append(child.new_plan)
 
@@ -198,7 +200,7 @@ def _lifted_scan(f: Callable, init: Any, xs: Any = None, length: int | None = No
         return new_carry, (y, child.acts)
 
     carry, (ys, acts) = _ORIGINAL["scan"](body, init, (xs, perts), length, **kw)
-    parent.absorb(frames[-1], acts, frames[-1].kinds)
+    parent.absorb(frames[-1], acts, "scan")
     return carry, ys
 
 
@@ -224,7 +226,7 @@ def _lifted_vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, *v_args: An
         axes = in_axes if isinstance(in_axes, (list, tuple)) else (in_axes,) * len(args)
         lifted = _ORIGINAL["vmap"](body, (0, *axes), (out_axes, 0), *v_args, **v_kw)
         out, acts = lifted(perts, *args, **kwargs)
-        parent.absorb(frames[-1], acts, frames[-1].kinds)
+        parent.absorb(frames[-1], acts, "vmap")
         return out
 
     return mapped

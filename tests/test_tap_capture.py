@@ -112,7 +112,7 @@ def test_tap_in_scan_body_stacks_one_entry_per_iteration():
 
     c = gc.capture(loss, jnp.stack(ws), x)
     hs, gs = reference(ws, x)
-    assert c.acts["block"].shape == (4, *x.shape)
+    assert c.acts["block"].shape == (4, *x.shape) and c.axes["block"] == ("scan",)
     np.testing.assert_allclose(c.acts["block"], jnp.stack(hs), **TOL)
     np.testing.assert_allclose(c.grads["block"], jnp.stack(gs), **TOL)
 
@@ -137,6 +137,7 @@ def test_tap_in_nested_scan_and_vmap():
     hs, gs = reference(ws, x)
     # vmap moves the batch axis to the front; then the two scan axes
     assert c.acts["layer"].shape == (x.shape[0], 2, 2, x.shape[1])
+    assert c.axes["layer"] == ("vmap", "scan", "scan")
     got = c.grads["layer"].reshape(x.shape[0], 4, -1).transpose(1, 0, 2)
     np.testing.assert_allclose(got, jnp.stack(gs), **TOL)
 
@@ -264,7 +265,8 @@ def test_linen_module_paths_natural_order_and_backward_signal():
     c = gc.capture(lambda v, x: jnp.mean(model.apply(v, x) ** 2), variables, x, model=model)
     assert c.names == [f"Dense_{i}" for i in range(12)]
     p = variables["params"]
-    zs, gs = _dense_reference([p[f"Dense_{i}"]["kernel"] for i in range(12)], [p[f"Dense_{i}"]["bias"] for i in range(12)], x)
+    Ws, bs = [p[f"Dense_{i}"]["kernel"] for i in range(12)], [p[f"Dense_{i}"]["bias"] for i in range(12)]
+    zs, gs = _dense_reference(Ws, bs, x)
     for i in (0, 5, 11):
         np.testing.assert_allclose(c.acts[f"Dense_{i}"], zs[i], **TOL)
         np.testing.assert_allclose(c.grads[f"Dense_{i}"], gs[i], **TOL)
