@@ -7,23 +7,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from exercise_helpers import body, fresh_exercises  # noqa: F401 - autouse fixture
 
 from gradcourse.exercises import nb01 as ex
-from gradcourse.exercises._core import CORRECT, NOT_ATTEMPTED
-from exercise_helpers import body
-
-
-@pytest.mark.parametrize("q", [ex.q1, ex.q2, ex.q3, ex.q4])
-def test_reference_passes_and_placeholders_are_not_attempted(q):
-    assert q.check(q.reference).status == CORRECT
-    assert q.check(None).status == NOT_ATTEMPTED
-    if callable(q.reference):
-        def template(*args):
-            raise NotImplementedError
-
-        assert q.check(template).status == NOT_ATTEMPTED
-        assert q.check(lambda *args: None).status == NOT_ATTEMPTED
-    assert q.hint(1).body and q.hint(2).body and q.solution().body
+from gradcourse.exercises._core import CORRECT
 
 
 def test_sheet_summary_counts_correct_answers():
@@ -39,7 +26,7 @@ def test_diagnose():
     assert ex.diagnose([1.0, 2.0], [1.0, 2.0]) is None
     assert ex.diagnose([2.0, 1.0], [1.0, 2.0], [([2.0, 1.0], "reversed")]) == "reversed"
     assert "constant factor" in ex.diagnose([2.0, 4.0], [1.0, 2.0])
-    assert "should be an array" in ex.diagnose(object(), [1.0])
+    assert "array of numbers" in ex.diagnose(object(), [1.0])
 
 
 # ----------------------------------------------------------------------------- q1
@@ -166,21 +153,26 @@ def test_q4_reference_is_near_the_measured_best_step_in_float32():
     assert 1 / 10 < best / ex.q4.reference < 10
 
 
+U32 = 2.0**-24
+
+
 @pytest.mark.parametrize(
     "answer, phrase",
     [
-        (math.sqrt(2.0**-24), "one-sided"),
-        ((3 * 2.0**-53) ** (1 / 3), "far too small"),
-        (0.3, "too large"),
-        (0.02, "times the best step"),
-        ("small", "Give a number"),
-        (-1e-3, "positive"),
+        (math.sqrt(U32), "one-sided"),
+        ((3 * 2.0**-53) ** (1 / 3), "float64"),
+        (U32 ** (1 / 3), "dropped the factor 3"),
+        ((1.5 * U32) ** (1 / 3), "derivative of the truncation term"),
+        ((6 * U32) ** (1 / 3), "machine epsilon"),
+        (0.3, "is not right"),
+        ("small", "should be a number"),
+        (-1e-3, "is not right"),
     ],
 )
-def test_q4_mistakes(answer, phrase):
+def test_q4_typical_wrong_steps_are_rejected_with_their_reason(answer, phrase):
     assert phrase in body(ex.q4.check(answer))
 
 
-def test_q4_accepts_close_variants():
-    assert ex.q4.check((3 * 2.0**-23) ** (1 / 3)).status == CORRECT  # machine epsilon instead of unit roundoff
-    assert ex.q4.check(5e-3).status == CORRECT
+@pytest.mark.parametrize("answer", [(3 * U32) ** (1 / 3), np.float32((3 * U32) ** (1 / 3)), 5.6e-3, 5.9e-3])
+def test_q4_accepts_the_optimum_to_a_few_percent(answer):
+    assert ex.q4.check(answer).status == CORRECT

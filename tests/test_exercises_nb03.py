@@ -1,68 +1,57 @@
-"""Notebook 03 exercises: every reference passes its own check, typical mistakes get their own message."""
+"""Notebook 03 exercises: references agree with gc.theory and quadrature; typical mistakes get their own message."""
 from __future__ import annotations
 
 import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
+from exercise_helpers import body, fresh_exercises  # noqa: F401 - autouse fixture
 
 import gradcourse as gc
 from gradcourse.exercises import nb03 as ex
-from gradcourse.exercises._core import CORRECT, NOT_ATTEMPTED
-from exercise_helpers import body
 
 
-@pytest.mark.parametrize("q", [ex.q1, ex.q2, ex.q3, ex.q4])
-def test_reference_passes_and_placeholders_are_not_attempted(q):
-    assert q.check(q.reference).status == CORRECT
-    assert q.check(None).status == NOT_ATTEMPTED
-    if callable(q.reference):
-        def template(*args):
-            raise NotImplementedError
-
-        assert q.check(template).status == NOT_ATTEMPTED
-        assert q.check(lambda *args: None).status == NOT_ATTEMPTED
-    assert q.hint(1).body and q.solution().body
+def test_q1_reference_is_gelus_edge_of_chaos():
+    assert gc.theory.critical_sigma_w2("gelu", 0.05) == pytest.approx(ex.q1.reference, rel=1e-5)
 
 
-def test_q1_reference_is_the_max_of_sigmoid_prime():
-    x = jnp.linspace(-10, 10, 20001)
-    slope = jax.vmap(jax.grad(jax.nn.sigmoid))(x)
-    assert float(slope.max()) == pytest.approx(ex.q1.reference, rel=1e-6)
+def test_q1_q_equals_one_mistake_is_the_one_step_answer():
+    """The 'χ₁ at q = 1' value really is 1/E[gelu'(z)²] with z ~ N(0, 1) (Monte Carlo, independent of quadrature)."""
+    z = jax.random.normal(jax.random.PRNGKey(0), (400_000,))
+    e = float(jnp.mean(jax.vmap(jax.grad(jax.nn.gelu))(z) ** 2))
+    wrong = dict((m, v) for v, m in ex.q1.mistakes)
+    value = next(v for m, v in wrong.items() if "fixed point q*" in m)
+    assert 1 / e == pytest.approx(value, rel=5e-3)
 
 
-@pytest.mark.parametrize(
-    "answer, phrase",
-    [(0.5, "σ(0)"), (1.0, "tanh'(0)"), (1 / 16, "squared slope"), (math.exp(-1) / (1 + math.exp(-1)) ** 2, "σ'(1)"), (0.3, "is not right")],
-)
+@pytest.mark.parametrize("answer, phrase", [(2.0, "ReLU"), (2.1939, "fixed point q*"), (2.3, "is not right"), ("2.2", "number")])
 def test_q1_mistakes(answer, phrase):
     assert phrase in body(ex.q1.check(answer))
 
 
-@pytest.mark.parametrize(
-    "answer, phrase",
-    [
-        (lambda L, s: (s / 2) ** L, "1/2 as the slope bound"),
-        (lambda L, s: s**L / 4, "at every layer"),
-        (lambda L, s: s / 4**L, "s^L in all"),
-        (lambda L, s: 4.0**-L, "unit weights"),
-        (lambda L, s: (s / 4) ** (2 * L), "squared"),
-        (lambda L, s: (s / 3) ** L, "right value is"),
-        (lambda L: 1.0, "raised TypeError"),
-        (0.25, "Expected a function"),
-    ],
-)
-def test_q2_mistakes(answer, phrase):
-    assert phrase in body(ex.q2.check(answer))
-
-
-def test_q2_bound_holds_for_a_sigmoid_stack():
-    """The reference bound is never beaten by a real sigmoid stack with orthogonal (spectral norm 1) weights."""
-    L, n = 6, 32
-    model = gc.mlp(jax.random.PRNGKey(0), L, n, "sigmoid", init=jax.nn.initializers.orthogonal())
-    s = gc.jacobian_spectrum(model, jax.random.normal(jax.random.PRNGKey(1), (n,)))
-    assert float(s[0]) <= ex.q2.reference(L, 1.0) * (1 + 1e-5)
+def test_q2_reference_matches_a_measured_tanh_profile():
+    """Mean-field prediction vs a wide tanh net's measured per-layer gradient norms (average over 4 seeds)."""
+    L, n, w2, b2 = 6, 512, 1.5, 0.05
+    ratios = []
+    for seed in range(4):
+        key = jax.random.PRNGKey(seed)
+        W = [jax.random.normal(k, (n, n)) * math.sqrt(w2 / n) for k in jax.random.split(key, L)]
+        b = [jax.random.normal(k, (n,)) * math.sqrt(b2) for k in jax.random.split(jax.random.fold_in(key, 1), L)]
+        h = jnp.tanh(jax.random.normal(jax.random.fold_in(key, 2), (n,)) * math.sqrt(float(gc.theory.qstar("tanh", w2, b2))))
+        hs = [h]
+        for Wl, bl in zip(W, b):
+            hs.append(jnp.tanh(Wl @ hs[-1] + bl))
+        g = jax.random.normal(jax.random.fold_in(key, 3), (n,))
+        gs = [g]
+        for Wl, bl, hp in zip(W[::-1], b[::-1], hs[-2::-1]):
+            gs.append(Wl.T @ (gs[-1] * (1 - jnp.tanh(Wl @ hp + bl) ** 2)))
+        norms = np.array([float(jnp.sum(x**2)) for x in gs[::-1]])
+        ratios.append(norms / norms[-1])
+    measured = np.mean(ratios, axis=0)
+    # n = 512, 4 seeds: measured within 11 % of the prediction (finite-width bias, measured below); 20 % leaves room
+    np.testing.assert_allclose(measured, ex.q2.reference(w2, L), rtol=0.2)
 
 
 @pytest.mark.parametrize(
@@ -79,37 +68,27 @@ def test_q3_mistakes(answer, phrase):
     assert phrase in body(ex.q3.check(answer))
 
 
-def test_q3_reference_matches_mean_field_theory():
-    """jax.nn.leaky_relu (slope 0.01): gc.theory's critical σ_w² at σ_b² = 0 equals 2 / (1 + a²)."""
-    crit = gc.theory.critical_sigma_w2("leaky_relu", 0.0)
-    assert crit == pytest.approx(ex.q3.reference(0.01), rel=1e-4)
+def test_q3_reference_agrees_with_theory():
+    for a in (0.0, 0.1, 0.5):
+        phi = lambda z, a=a: jax.nn.leaky_relu(z, a)  # noqa: E731
+        chi = float(gc.theory.chi1(phi, ex.q3.reference(a), 0.0))
+        assert chi == pytest.approx(1.0, rel=1e-3)
+
+
+def test_q4_reference_matches_sampling_at_qstar():
+    w2, s = 3.0, 0.9
+    q = float(gc.theory.qstar("tanh", w2, 0.05))
+    z = np.random.default_rng(0).normal(scale=math.sqrt(q), size=400_000)
+    assert np.mean(np.abs(np.tanh(z)) > s) == pytest.approx(ex.q4.reference(w2, s), abs=3e-3)
 
 
 @pytest.mark.parametrize(
     "answer, phrase",
     [
-        (lambda q, s: 0.5 * math.erfc(math.atanh(s) / math.sqrt(2 * q)), "Only one tail"),
-        (lambda q, s: math.erfc(math.atanh(s) / (math.sqrt(2) * q)), "standard deviation"),
-        (lambda q, s: math.erfc(s / math.sqrt(2 * q)), "atanh(s)"),
-        (lambda q, s: math.erf(math.atanh(s) / math.sqrt(2 * q)), "not* saturated"),
+        (lambda w, s: math.erfc(math.atanh(s) / math.sqrt(2.0)), "q = 1"),
+        (lambda w, s: 0.5 * ex.q4.reference(w, s), "one tail"),
+        (lambda w, s: 1 - ex.q4.reference(w, s), "not* saturated"),
     ],
 )
 def test_q4_mistakes(answer, phrase):
     assert phrase in body(ex.q4.check(answer))
-
-
-def test_q4_reference_matches_activation_stats():
-    """The saturated fraction of tanh(z), z ~ N(0, q), measured by gc.stats equals the reference."""
-    q = 2.0
-    z = jnp.sqrt(q) * jax.random.normal(jax.random.PRNGKey(0), (1, 400_000))
-    stats = gc.stats.activation_stats([jnp.tanh(z)], "tanh")
-    assert float(stats.frac_saturated[0]) == pytest.approx(ex.q4.reference(q, 0.99), abs=4e-3)
-
-
-def test_summary_counts_correct_answers():
-    for q in ex.sheet.exercises:
-        q.check(None)
-    assert "Still to do: q1, q2, q3, q4" in ex.sheet.summary().body
-    for q in ex.sheet.exercises:
-        q.check(q.reference)
-    assert ex.sheet.summary().passed

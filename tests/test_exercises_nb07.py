@@ -2,9 +2,10 @@
 import jax.numpy as jnp
 import numpy as np
 import optax
-import pytest
+from exercise_helpers import fresh_exercises  # noqa: F401 - autouse fixture
 
-from gradcourse.exercises import CORRECT, NOT_ATTEMPTED, nb07 as ex
+from gradcourse.exercises import CORRECT
+from gradcourse.exercises import nb07 as ex
 
 
 def _body(feedback):
@@ -17,15 +18,6 @@ def test_references_pass_their_own_checks():
     assert ex.sheet.summary().status == CORRECT
 
 
-@pytest.mark.parametrize("q", [ex.q1, ex.q2, ex.q3, ex.q4])
-def test_placeholders_are_not_attempted(q):
-    assert q.check(None).status == NOT_ATTEMPTED
-    if q is not ex.q2:
-        def template(*args):
-            raise NotImplementedError
-
-        assert q.check(template).status == NOT_ATTEMPTED
-        assert q.check(lambda *a: None).status == NOT_ATTEMPTED
 
 
 def test_q1_reference_is_optax_clip_by_global_norm():
@@ -62,7 +54,7 @@ def test_q2_value_and_wrong_answers():
     assert "dot product" in _body(ex.q2.check(7.29))
     assert "angle" in _body(ex.q2.check(float(np.degrees(np.arccos(cos)))))
     assert "between -1 and 1" in _body(ex.q2.check(3.0))
-    assert "one number" in _body(ex.q2.check("0.96"[::-1] + "x"))
+    assert "should be a number" in _body(ex.q2.check("0.96"[::-1] + "x"))
 
 
 def test_q3_reference_is_what_optax_adaptive_grad_clip_caps():

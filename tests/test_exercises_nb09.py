@@ -1,6 +1,7 @@
 """Notebook 09 exercises: references pass their own checks; typical mistakes get the intended hint."""
 import numpy as np
 import pytest
+from exercise_helpers import fresh_exercises  # noqa: F401 - autouse fixture
 
 import gradcourse as gc
 from gradcourse.exercises import nb09 as ex
@@ -12,15 +13,8 @@ def _msg(exercise, answer):
     return fb.body
 
 
-@pytest.mark.parametrize("q", [ex.q1, ex.q2, ex.q3])
-def test_reference_passes(q):
-    assert q.check(q.reference).passed
 
 
-@pytest.mark.parametrize("q", [ex.q1, ex.q2, ex.q3])
-def test_not_attempted(q):
-    assert q.check(None).status == "not attempted"
-    assert q.check(lambda *a: None).status == "not attempted"
 
 
 def test_q1_mistakes():

@@ -1,4 +1,4 @@
-"""Self-check homework, one module per notebook (``nb01`` ... ``nb10``).
+"""Self-check homework (presentation layer), one module per notebook (``nb01`` ... ``nb10``) on one framework.
 
 Use in a notebook::
 
@@ -7,7 +7,33 @@ Use in a notebook::
     ex.q1.hint()             # ex.q1.hint(2) for a stronger one
     ex.q1.solution()
     ex.sheet.summary()       # what is left
-"""
-from ._core import CORRECT, INCORRECT, NOT_ATTEMPTED, Exercise, Feedback, NotAttempted, Sheet, compare_arrays, diagnose, relative_error
 
-__all__ = ["CORRECT", "INCORRECT", "NOT_ATTEMPTED", "Exercise", "Feedback", "NotAttempted", "Sheet", "compare_arrays", "diagnose", "relative_error"]
+The framework (exercise kinds, the not-attempted rule, the time limit) is in ``_core``; see its docstring.
+"""
+from ._core import (
+    CHECKER_ERROR,
+    CORRECT,
+    INCORRECT,
+    NOT_ATTEMPTED,
+    TIME_LIMIT,
+    ArrayExercise,
+    Exercise,
+    Feedback,
+    FunctionExercise,
+    NotAttempted,
+    Sheet,
+    ValueExercise,
+    Wrong,
+    all_sheets,
+    compare_arrays,
+    diagnose,
+    relative_error,
+    reset_all,
+    set_time_limit,
+)
+
+__all__ = [
+    "CHECKER_ERROR", "CORRECT", "INCORRECT", "NOT_ATTEMPTED", "TIME_LIMIT", "ArrayExercise", "Exercise", "Feedback",
+    "FunctionExercise", "NotAttempted", "Sheet", "ValueExercise", "Wrong", "all_sheets", "compare_arrays", "diagnose",
+    "relative_error", "reset_all", "set_time_limit",
+]

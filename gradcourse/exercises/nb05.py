@@ -2,24 +2,15 @@
 and the gradient-explosion rate of deep BatchNorm networks."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from ._core import Exercise, Sheet
-from ._core import diagnose
+from ._core import Exercise, Sheet, as_array, diagnose, expect_function
 
 __all__ = ["q1", "q2", "q3", "q4", "sheet"]
 
-
-def _not_a_function(fn: Any, name: str) -> str | None:
-    return None if callable(fn) else f"Pass your function {name} itself, not {type(fn).__name__}."
-
-
-def _result(value: Any) -> np.ndarray:
-    if value is None:
-        raise NotImplementedError
-    return np.asarray(value, dtype=np.float64)
 
 
 # --------------------------------------------------------------------------- q1: LayerNorm by hand
@@ -43,11 +34,9 @@ def _q1_inputs() -> list[tuple[np.ndarray, float]]:
 
 
 def _check_q1(fn: Callable) -> str | None:
-    problem = _not_a_function(fn, "my_layer_norm")
-    if problem:
-        return problem
+    expect_function(fn, "my_layer_norm")
     for h, eps in _q1_inputs():
-        got = _result(fn(h.copy(), eps))
+        got = as_array(fn(h.copy(), eps))
         want = _layer_norm(h, eps)
         if got.shape != want.shape:
             return (f"For h of shape {h.shape} your output has shape {got.shape}; a normalisation keeps the shape "
@@ -82,7 +71,7 @@ q1 = Exercise(
     name="q1",
     prompt=(
         "Write `my_layer_norm(h, eps)` with NumPy or jax.numpy: LayerNorm without scale and shift, for h of shape "
-        "(..., n) (features on the last axis). Compare with gc.layers.layer_norm."
+        "(..., n) (features on the last axis). Compare with gc.layers.layer_normalize."
     ),
     checker=_check_q1,
     hints=[
@@ -110,10 +99,8 @@ _Q2_POINTS = [(0.1, 2.0), (0.01, 10.0), (1.0, 0.5)]
 
 
 def _check_q2(fn: Callable) -> str | None:
-    problem = _not_a_function(fn, "lr_to_match")
-    if problem:
-        return problem
-    got = np.array([_result(fn(lr, c)) for lr, c in _Q2_POINTS])
+    expect_function(fn, "lr_to_match")
+    got = np.array([as_array(fn(lr, c)) for lr, c in _Q2_POINTS])
     lr = np.array([p[0] for p in _Q2_POINTS])
     c = np.array([p[1] for p in _Q2_POINTS])
     mistakes = [
@@ -170,11 +157,9 @@ def _q3_inputs() -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def _check_q3(fn: Callable) -> str | None:
-    problem = _not_a_function(fn, "bn_backward")
-    if problem:
-        return problem
+    expect_function(fn, "bn_backward")
     for h, g in _q3_inputs():
-        got = _result(fn(h.copy(), g.copy()))
+        got = as_array(fn(h.copy(), g.copy()))
         sigma = h.std(axis=0, keepdims=True)
         y = (h - h.mean(axis=0, keepdims=True)) / sigma
         gm = g.mean(axis=0, keepdims=True)
@@ -198,9 +183,9 @@ def _check_q3(fn: Callable) -> str | None:
 q3 = Exercise(
     name="q3",
     prompt=(
-        "Write `bn_backward(h, g)`: the gradient ∂L/∂h of a loss through y = batch_norm(h) with ε = 0 and no "
+        "Write `bn_backward(h, g)`: the gradient ∂L/∂h of a loss through y = batch_normalize(h) with ε = 0 and no "
         "scale/shift, given h of shape (B, n) and g = ∂L/∂y of the same shape. Check it against "
-        "jax.vjp(lambda h: gc.layers.batch_norm(h, eps=0.0), h)."
+        "jax.vjp(lambda h: gc.layers.batch_normalize(h, eps=0.0), h)."
     ),
     checker=_check_q3,
     hints=[
@@ -248,12 +233,10 @@ def _q4_cases() -> list[tuple[str, Callable]]:
 
 
 def _check_q4(fn: Callable) -> str | None:
-    problem = _not_a_function(fn, "bn_rate")
-    if problem:
-        return problem
+    expect_function(fn, "bn_rate")
     for name, phi in _q4_cases():
         value = fn(phi)
-        got = _result(value)
+        got = as_array(value)
         if got.shape != ():
             return f"bn_rate should return one number, got an array of shape {got.shape}."
         d2, f2, var = _moments(phi)

@@ -3,13 +3,12 @@ backward signal of a pre-norm residual stack."""
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from ._core import Exercise, Sheet
-from ._core import diagnose
-from .nb05 import _not_a_function, _result
+from ._core import Exercise, Sheet, as_array, diagnose, expect_function
 
 __all__ = ["q1", "q2", "q3", "q4", "sheet"]
 
@@ -31,12 +30,10 @@ _Q1_POINTS = [(1.0, 10, 1.0, 1.0), (2.0, 20, 0.3, 1.5), (0.5, 5, 1.0, 0.5)]
 
 
 def _check_q1(fn: Callable) -> str | None:
-    problem = _not_a_function(fn, "stream_mean_square")
-    if problem:
-        return problem
+    expect_function(fn, "stream_mean_square")
     for prenorm in (False, True):
         for q0, L, s, c in _Q1_POINTS:
-            got = _result(fn(q0, L, s, c, prenorm))
+            got = as_array(fn(q0, L, s, c, prenorm))
             l = np.arange(L + 1, dtype=np.float64)
             want = _stream_mean_square(q0, L, s, c, prenorm)
             kind = "pre-norm" if prenorm else "unnormalised"
@@ -95,10 +92,8 @@ _Q2_POINTS = [(1, 2.0), (4, 2.0), (100, 2.0), (50, 10.0)]
 
 
 def _check_q2(fn: Callable) -> str | None:
-    problem = _not_a_function(fn, "max_branch_scale")
-    if problem:
-        return problem
-    got = np.array([_result(fn(L, g)) for L, g in _Q2_POINTS])
+    expect_function(fn, "max_branch_scale")
+    got = np.array([as_array(fn(L, g)) for L, g in _Q2_POINTS])
     L = np.array([p[0] for p in _Q2_POINTS], dtype=np.float64)
     g = np.array([p[1] for p in _Q2_POINTS])
     want = np.sqrt(g ** (1 / L) - 1)
@@ -150,11 +145,9 @@ def _q3_inputs() -> list[tuple[np.ndarray, np.ndarray, float]]:
 
 
 def _check_q3(fn: Callable) -> str | None:
-    problem = _not_a_function(fn, "residual_vjp")
-    if problem:
-        return problem
+    expect_function(fn, "residual_vjp")
     for u, J, s in _q3_inputs():
-        got = _result(fn(u.copy(), J.copy(), s))
+        got = as_array(fn(u.copy(), J.copy(), s))
         mistakes = [
             (s * u @ J, "You dropped the skip path: the Jacobian of h + sF(h) is I + sJ, so the cotangent passes "
                         "through unchanged *plus* s·uJ."),
@@ -201,10 +194,8 @@ _Q4_POINTS = [(0, 50, 1.0, 1.0, 1.0), (10, 50, 1.0, 1.0, 1.0), (0, 20, 2.0, 0.5,
 
 
 def _check_q4(fn: Callable) -> str | None:
-    problem = _not_a_function(fn, "prenorm_backward_ratio")
-    if problem:
-        return problem
-    got = np.array([_result(fn(*p)) for p in _Q4_POINTS])
+    expect_function(fn, "prenorm_backward_ratio")
+    got = np.array([as_array(fn(*p)) for p in _Q4_POINTS])
     l, L, q0, s, c = (np.array([p[i] for p in _Q4_POINTS], dtype=np.float64) for i in range(5))
     want = (q0 + L * s**2 * c) / (q0 + l * s**2 * c)
     mistakes = [

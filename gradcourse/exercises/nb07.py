@@ -6,11 +6,12 @@ q4: the first step of Adam.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from ._core import Exercise, NotAttempted, Sheet, diagnose
+from ._core import Exercise, Sheet, as_number, diagnose
 
 __all__ = [
     "q1", "q2", "q3", "q4", "sheet",
@@ -47,8 +48,6 @@ def _check_q1(fn: Callable[[dict, float], Any]) -> str | None:
         return "Pass your function clip_global(grads, max_norm) itself (without calling it)."
     for grads, max_norm in _q1_cases():
         got = fn({k: v.copy() for k, v in grads.items()}, max_norm)
-        if got is None:
-            raise NotAttempted
         got = _as_dict(got, grads)
         if isinstance(got, str):
             return got
@@ -112,10 +111,7 @@ def value_clip_cosine_reference(g: np.ndarray = Q2_VECTOR, c: float = Q2_THRESHO
 
 
 def _check_q2(answer: Any) -> str | None:
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        return f"Give one number (the cosine), got {type(answer).__name__}."
+    value = as_number(answer, "Your cosine")
     g, c = Q2_VECTOR, Q2_THRESHOLD
     clipped = np.clip(g, -c, c)
     want = value_clip_cosine_reference()
@@ -181,8 +177,6 @@ def _check_q3(fn: Callable[[np.ndarray, np.ndarray], Any]) -> str | None:
         return "Pass your function agc_ratio(W, G) itself (without calling it)."
     W, G = _q3_instance()
     got = fn(W.copy(), G.copy())
-    if got is None:
-        raise NotAttempted
     want = agc_ratio_reference(W, G)
     try:
         arr = np.asarray(got, dtype=np.float64)
@@ -243,8 +237,6 @@ def _check_q4(fn: Callable[..., Any]) -> str | None:
     g = np.array([2.0, -1e-3, 5e-9, 30.0, -0.5])
     lr = 0.01
     got = fn(g.copy(), lr)
-    if got is None:
-        raise NotAttempted
     want = adam_first_step_reference(g, lr)
     b1, b2, eps = 0.9, 0.999, 1e-8
     mistakes = [

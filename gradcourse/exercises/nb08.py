@@ -6,11 +6,12 @@ tanh RNN; q3: the LSTM forget-gate bias that keeps the cell-state gradient alive
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from ._core import Exercise, NotAttempted, Sheet, diagnose, relative_error
+from ._core import Exercise, Sheet, Wrong, as_number, diagnose, relative_error
 
 __all__ = ["q1", "q2", "q3", "sheet", "horizon_reference", "bptt_reference", "forget_bias_reference"]
 
@@ -31,13 +32,11 @@ def _check_q1(fn: Callable[[float, float], Any]) -> str | None:
         return "Pass your function horizon(rho, tol) itself (without calling it)."
     for rho, tol in _Q1_CASES:
         got = fn(rho, tol)
-        if got is None:
-            raise NotAttempted
         want = horizon_reference(rho, tol)
         try:
-            value = float(got)
-        except (TypeError, ValueError):
-            return f"horizon({rho}, {tol}) returned {type(got).__name__}; it should return a whole number of steps."
+            value = as_number(got, f"horizon({rho}, {tol})")
+        except Wrong as w:
+            return f"{w.message} It should return a whole number of steps."
         if value != int(value):
             return (
                 f"horizon({rho}, {tol}) returned {value:.4g}, not a whole number: a horizon counts time steps. "
@@ -116,8 +115,6 @@ def _check_q2(fn: Callable[[np.ndarray, np.ndarray, np.ndarray], Any]) -> str | 
         return "Pass your function bptt(W_h, hs, g_T) itself (without calling it)."
     W_h, hs, g_T, want = _q2_instance()
     got = fn(W_h.copy(), hs.copy(), g_T.copy())
-    if got is None:
-        raise NotAttempted
     mistakes = [
         (want[::-1], "Your array runs backwards in time: result[0] must be ∂L/∂h_0 and result[-1] = g_T."),
         (_bptt_with(lambda g, t: g @ W_h.T, hs, g_T),
@@ -168,12 +165,7 @@ def forget_bias_reference(T: int = 100, keep: float = 0.5) -> float:
 
 def _check_q3(value: Any) -> str | None:
     want = forget_bias_reference()
-    try:
-        b = float(value)
-    except (TypeError, ValueError):
-        return f"The answer is one number (the bias b), got {type(value).__name__}."
-    if not math.isfinite(b):
-        return "The answer should be a finite number."
+    b = as_number(value, "Your forget bias b")
     if abs(b - want) <= 1e-3 * abs(want):
         return None
     p = 0.5 ** (1 / 100)

@@ -1,11 +1,12 @@
 """Exercises for notebook 09: debugging a deep CNN (gain per layer, dead channels, residual gradients)."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from ._core import Exercise, Sheet, diagnose
+from ._core import Exercise, Sheet, as_array, diagnose
 
 __all__ = ["q1", "q2", "q3", "sheet"]
 
@@ -16,9 +17,7 @@ def _evaluate(fn: Callable, name: str, points: list[tuple]) -> np.ndarray | str:
     out = []
     for args in points:
         value = fn(*args)
-        if value is None:
-            raise NotImplementedError
-        out.append(np.asarray(value, dtype=np.float64))
+        out.append(as_array(value, f"Your {name} at {args}", finite=False))
     return np.array(out)
 
 
@@ -92,8 +91,6 @@ def _check_q2(fn: Callable) -> str | None:
         return f"Pass your function dead_channel_fraction itself, not {type(fn).__name__}."
     acts = _q2_data()
     got = fn(acts.copy())
-    if got is None:
-        raise NotImplementedError
     want = _dead_channel_fraction(acts)
     mistakes = [
         (np.mean(acts <= 0, axis=(1, 2, 3, 4)), "That is the fraction of *entries* that are zero. About half of a healthy "
@@ -115,7 +112,7 @@ q2 = Exercise(
     name="q2",
     prompt=(
         "Write `dead_channel_fraction(acts)`: for ReLU outputs acts of shape (L, B, H, W, C) (as from "
-        "`gc.models.cnn_activations`), return the (L,) fraction of channels that are ≤ 0 at every position of every "
+        "`gc.models.cnn.states`), return the (L,) fraction of channels that are ≤ 0 at every position of every "
         "image. Compare with `gc.stats.activation_stats(acts, 'relu').frac_dead`."
     ),
     checker=_check_q2,

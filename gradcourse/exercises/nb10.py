@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from ._core import Exercise, NotAttempted, Sheet, diagnose
-from .nb03 import function_checker
+from ._core import Exercise, FunctionExercise, Sheet, Wrong, as_array, diagnose
 
 __all__ = ["q1", "q2", "q3", "q4", "sheet"]
 
@@ -27,17 +27,15 @@ _Q1_CASES = [
     (4, np.array([-3.0, 1.0, 1.0, 1.0]), np.array([0.5, 0.5, 0.5, 0.5])),
 ]
 
-q1 = Exercise(
+q1 = FunctionExercise(
     name="q1",
     prompt=(
         "With QK-LayerNorm, a head's logit is s = (γ_q ⊙ LN(q)) · (γ_k ⊙ LN(k)) / √d_head, LN without shift, over the "
         "d_head features of one head. Write `qk_logit_bound(d_head, gamma_q, gamma_k)`: an upper bound on |s| that "
         "holds for every q and k (the bound the notebook asserts)."
     ),
-    checker=function_checker(
-        _qk_logit_bound,
-        _Q1_CASES,
-        [
+    cases=_Q1_CASES,
+    mistakes=[
             (lambda d, gq, gk: d * np.max(np.abs(gq)) * np.max(np.abs(gk)),
              "You forgot the 1/√d_head in the logit: ‖LN(q)‖‖LN(k)‖ ≤ d_head, and the logit divides by √d_head."),
             (lambda d, gq, gk: np.max(np.abs(gq)) * np.max(np.abs(gk)),
@@ -49,8 +47,7 @@ q1 = Exercise(
             (lambda d, gq, gk: math.sqrt(d) * np.max(np.abs(gq * gk)),
              "The largest scales of q and of k need not sit on the same feature: bound each factor on its own, max|γ_q| · max|γ_k|."),
         ],
-        "qk_logit_bound(d_head, gamma_q, gamma_k)",
-    ),
+    signature="qk_logit_bound(d_head, gamma_q, gamma_k)",
     hints=[
         "Cauchy–Schwarz: |a·b| ≤ ‖a‖‖b‖. How long is LN(x) for x with d_head entries?",
         "‖LN(x)‖² = d_head·Var/(Var + ε) ≤ d_head, and ‖γ ⊙ x‖ ≤ max|γ|·‖x‖. Put the pieces together, then divide by √d_head.",
@@ -95,9 +92,7 @@ def _check_q2(fn: Callable) -> str | None:
     got = []
     for s in cases:
         value = fn(s.copy())
-        if value is None:
-            raise NotAttempted
-        got.append(np.asarray(value, dtype=np.float64).ravel())
+        got.append(as_array(value, "Your entropies").ravel())
     shapes = [g.shape for g in got]
     if any(g.shape != (s.shape[0],) for g, s in zip(got, cases)):
         return f"Return one entropy per query position, shape (T,); for (5, 5), (6, 6), (4, 4) logits you returned shapes {shapes}."
@@ -145,7 +140,7 @@ def _pre_ln_depth_factor(L: int, v0: float, v: float) -> float:
 
 _Q3_CASES = [(L, v0, v) for L in (1, 4, 12, 48) for v0, v in ((1.0, 1.0), (1.0, 0.5), (0.25, 2.0))]
 
-q3 = Exercise(
+q3 = FunctionExercise(
     name="q3",
     prompt=(
         "In a Pre-LN transformer at initialisation each block adds a roughly independent branch output of variance v "
@@ -154,18 +149,15 @@ q3 = Exercise(
         "`pre_ln_depth_factor(L, v0, v)`: the top block's gradient norm in a depth-L model divided by that of a "
         "depth-1 model."
     ),
-    checker=function_checker(
-        _pre_ln_depth_factor,
-        _Q3_CASES,
-        [
+    cases=_Q3_CASES,
+    mistakes=[
             (lambda L, v0, v: 1 / math.sqrt(L), "1/√L is the large-L limit only (or v0 = 0): keep the embeddings' variance v0 in σ_l²."),
             (lambda L, v0, v: (v0 + v) / (v0 + L * v), "The gradient scales with 1/σ_L, not 1/σ_L²: take the square root of the variance ratio."),
             (lambda L, v0, v: math.sqrt((v0 + L * v) / (v0 + v)), "Inverted: a larger stream (deeper model) means a *smaller* top-block gradient, since LN divides by σ_L."),
             (lambda L, v0, v: math.sqrt(v0 / (v0 + L * v)), "Compare with a depth-1 model, whose stream already holds one branch: σ_1² = v0 + v, not v0."),
             (lambda L, v0, v: math.sqrt((v0 + v) / (v0 + (L - 1) * v)), "Off by one: after L blocks the stream holds L branch outputs, σ_L² = v0 + L·v."),
         ],
-        "pre_ln_depth_factor(L, v0, v)",
-    ),
+    signature="pre_ln_depth_factor(L, v0, v)",
     hints=[
         "The factor is σ_1/σ_L: the same top block, seen through a final LN that divides by a larger σ in the deeper model.",
         "σ_1/σ_L = √((v0 + v)/(v0 + L·v)).",
@@ -195,11 +187,9 @@ def _check_q4(fn: Callable) -> str | None:
     got = []
     for c in _Q4_CASES:
         value = fn(c)
-        if value is None:
-            raise NotAttempted
         try:
-            pair = tuple(float(x) for x in value)
-        except (TypeError, ValueError):
+            pair = tuple(float(x) for x in as_array(value, "Your pair").ravel())
+        except Wrong:
             return f"Return a pair (factor without QK-norm, factor with QK-norm), got {type(value).__name__}."
         if len(pair) != 2:
             return f"Return a pair (factor without QK-norm, factor with QK-norm), got {len(pair)} values."
