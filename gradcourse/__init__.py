@@ -13,14 +13,14 @@ above it in this list; ``python scripts/import_graph.py`` prints who imports who
 """
 from . import compile_cache  # noqa: F401  (switches on JAX's persistent compilation cache: see its docstring)
 from .activations import ACTIVATIONS, get_activation
+from .capture import Capture, capture
 from .chains import backward, jvp_chain, vjp_chain
+from .health import HealthReport, health_report
 from .model import Stacked, forward, layer_shapes
 from .nets import dense_layer, mlp, mlp_params
 from .norms import l2, layer_norms, mean_square, path_label, signal_norms, stacked_norms
 from .spectrum import jacobian_spectrum
-from .tap import tap  # noqa: I001  (gradcourse on your own model: tap, capture, health_report)
-from .capture import Capture, capture
-from .health import HealthReport, health_report
+from .tap import tap
 
 __version__ = "0.1.0"
 

@@ -7,6 +7,7 @@ Also available as ``gc.train.step_metrics``; ``gc.train.fit`` records the same q
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from typing import Any
 
 import jax
@@ -91,7 +92,8 @@ def step_metrics(grads: Any, params: Any, updates: Any = None, *, stacked: Any =
     (and update) entries, 0 for a healthy step. ``stacked``: path prefixes (``("blocks",)``) or
     ``True`` for leaves with a leading depth axis L; each gives L entries ``grad_norm/blocks/W[3]``.
     Norms are accumulated in float32 or wider; no array is reshaped, so sharded parameters keep
-    their sharding. Keys are in natural order (``layers/2`` before ``layers/10``).
+    their sharding. Keys are in natural order (``layers/2`` before ``layers/10``), also when returned from
+    ``jit`` (the dict is an ``OrderedDict``, which JAX keeps in order; a plain dict comes back key-sorted).
 
     >>> import jax.numpy as jnp, gradcourse as gc
     >>> params = {"layers": [{"W": jnp.ones((2, 2))}, {"W": 2 * jnp.ones((2, 2))}]}
@@ -120,7 +122,7 @@ def step_metrics(grads: Any, params: Any, updates: Any = None, *, stacked: Any =
     def is_stacked(label: str) -> bool:
         return prefixes is not None and any(p == "" or label == p or label.startswith(p + "/") for p in prefixes)
 
-    out: dict[str, jax.Array] = {}
+    out: dict[str, jax.Array] = OrderedDict()  # an OrderedDict keeps its order through jit (a dict comes back sorted)
     totals = {"grad": 0.0, "param": 0.0, "update": 0.0}
     bad = jnp.zeros((), jnp.int32)
     tree_list = [("grad", g_leaves)] + ([("update", trees[1][1])] if updates is not None else [])

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .metrics import step_metrics  # noqa: F401  (public here too: gc.train.step_metrics, for your own loop)
 from .norms import path_label
 
 __all__ = ["History", "fit", "Runs", "fit_many"]
