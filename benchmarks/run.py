@@ -20,9 +20,10 @@ import re
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -92,7 +93,7 @@ class Row:
         """Median of the side-by-side ratios when paired samples exist (robust to load drift), else
         the ratio of the medians."""
         if self.pairs and len(self.pairs[0]) == len(self.pairs[1]) > 1:
-            return statistics.median(getattr(a, kind) / getattr(b, kind) for a, b in zip(*self.pairs))
+            return statistics.median(getattr(a, kind) / getattr(b, kind) for a, b in zip(*self.pairs, strict=True))
         return getattr(self.measured, kind) / getattr(self.baseline, kind)
 
     @property
@@ -109,7 +110,9 @@ class Row:
             return "info"
         wall, cpu = self.ratio <= self.target, self.cpu_ratio <= self.target
         if self.busy and wall != cpu:  # a loaded machine: the two clocks disagree, say so
-            return "PASS by CPU time, FAIL by wall (busy machine: rerun idle)" if cpu else "FAIL by CPU time, PASS by wall"
+            if cpu:
+                return "PASS by CPU time, FAIL by wall (busy machine: rerun idle)"
+            return "FAIL by CPU time, PASS by wall"
         return "PASS" if wall else "FAIL"
 
 
@@ -187,11 +190,13 @@ def _first_call(make: Callable[[], Callable], args: tuple) -> T:
     return timed(lambda: make()(*args))
 
 
-def bench_compile(repeats: int, unrolled_depths: tuple[int, ...], unrolled_repeats: int, closure_repeats: int) -> list[Row]:
+def bench_compile(repeats: int, unrolled_depths: tuple[int, ...], unrolled_repeats: int,
+                  closure_repeats: int) -> list[Row]:
     width, batch = 128, 16
     f = gc.dense_layer("tanh")
     x = jax.random.normal(jax.random.PRNGKey(1), (batch, width))
-    params = {L: gc.mlp_params(jax.random.PRNGKey(0), L, width, 1.0, 0.05) for L in sorted({10, 1000, *unrolled_depths})}
+    params = {L: gc.mlp_params(jax.random.PRNGKey(0), L, width, 1.0, 0.05)
+              for L in sorted({10, 1000, *unrolled_depths})}
     _block(params)
 
     def stacked_args(L):  # params as jit arguments: the program does not depend on their values
@@ -202,7 +207,7 @@ def bench_compile(repeats: int, unrolled_depths: tuple[int, ...], unrolled_repea
         return lambda: jax.jit(lambda x: gc.backward(model, x, mean_square)), (x,)
 
     def unrolled(L):  # a Python list of L layer closures, traced layer by layer (params as arguments)
-        per_layer = [jax.tree_util.tree_map(lambda a: a[i], params[L]) for i in range(L)]
+        per_layer = [jax.tree_util.tree_map(lambda a, i=i: a[i], params[L]) for i in range(L)]
 
         def make():
             return jax.jit(lambda ps, x: gc.backward([lambda h, p=p: f(p, h) for p in ps], x, mean_square))
@@ -219,13 +224,14 @@ def bench_compile(repeats: int, unrolled_depths: tuple[int, ...], unrolled_repea
             (t10 if L == 10 else t1000).extend(run(stacked_args, L, 1))
     rows = [
         Row(
-            "3", f"compile + first run of jitted `gc.backward` on a **stacked** tanh MLP (width {width}, batch {batch}, "
+            "3", f"compile + first run of jitted `gc.backward` on a **stacked** tanh MLP (width {width}, "
+            f"batch {batch}, "
             "params passed as jit arguments): 1000 layers vs 10 layers (baseline)",
             med(t1000), med(t10), 1.5, n=repeats, pairs=(t1000, t10),
         )
     ]
     c10, c1000 = [], []
-    for r in range(closure_repeats):
+    for _ in range(closure_repeats):
         c10 += run(stacked_closure, 10, 1)
         c1000 += run(stacked_closure, 1000, 1)
     rows.append(
@@ -251,7 +257,8 @@ def bench_compile(repeats: int, unrolled_depths: tuple[int, ...], unrolled_repea
         est = T(float(np.polyval(fit_w, 1000)), float(np.polyval(fit_c, 1000)))
         rows.append(
             Row("3u", f"unrolled, 1000 layers: **extrapolated**, not measured (straight line through "
-                f"{', '.join(map(str, Ls))} layers: {fmt_time(fit_w[0])} per layer); `--full` measures it", est, med(t10), None)
+                f"{', '.join(map(str, Ls))} layers: {fmt_time(fit_w[0])} per layer); `--full` measures it",
+                est, med(t10), None)
         )
     return rows
 
@@ -278,7 +285,8 @@ def bench_train_overhead(repeats: int) -> list[Row]:
     kx, kp, kh = jax.random.split(jax.random.PRNGKey(0), 3)
     x = jax.random.normal(kx, (batch, width))
     y = jnp.sin(x[:, 0])
-    params = {"blocks": gc.mlp_params(kp, depth, width, 1.0, 0.05), "head": jax.random.normal(kh, (width,)) / width**0.5}
+    params = {"blocks": gc.mlp_params(kp, depth, width, 1.0, 0.05),
+              "head": jax.random.normal(kh, (width,)) / width**0.5}
     f = gc.dense_layer("tanh")
 
     def loss_fn(p, b):
@@ -326,7 +334,8 @@ def bench_train_overhead(repeats: int) -> list[Row]:
 
     def fit_call(steps: int, record: bool) -> tuple[T, float]:
         c0 = compiling[0]
-        t = timed(lambda: fit(loss_fn, params, opt, data, steps, stacked=("blocks",), progress=False, record=record).params)
+        t = timed(lambda: fit(loss_fn, params, opt, data, steps, stacked=("blocks",), progress=False,
+                              record=record).params)
         return t, compiling[0] - c0
 
     def fitted(record: bool) -> tuple[T, T]:
@@ -348,7 +357,8 @@ def bench_train_overhead(repeats: int) -> list[Row]:
     fixed = {k: med([b for _, b in runs[k]]) for k in runs}
     model = f"tanh MLP depth {depth}, width {width}, batch {batch}, adam"
     return [
-        Row("4", f"time per step of `gc.train.fit(..., record=True)` (per-layer grad norms and update ratios) vs a bare "
+        Row("4", "time per step of `gc.train.fit(..., record=True)` (per-layer grad norms and update ratios) "
+            "vs a bare "
             f"jitted optax step (`value_and_grad` → `update` → `apply_updates`); {model}; i.e. "
             f"{1 / per['rec'].wall:.0f} vs {1 / per['bare'].wall:.0f} steps/s. Fixed cost per call (trace, compile, "
             f"first step): fit {fmt_time(fixed['rec'].wall)}, bare loop {fmt_time(fixed['bare'].wall)}",
@@ -385,12 +395,15 @@ def machine() -> dict[str, str]:
 
 def table(rows: list[Row], info: dict[str, str], load: tuple, load_after: tuple, seconds: float, argv: str) -> str:
     lines = [
-        f"Measured {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} by `python benchmarks/run.py{argv}` in {seconds:.0f} s.",
+        f"Measured {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} by `python benchmarks/run.py{argv}` "
+        f"in {seconds:.0f} s.",
         "",
         *(f"- **{k}**: {v}" for k, v in info.items()),
         f"- **load average** (1 min) before / after: {load[0]:.2f} / {load_after[0]:.2f} on "
-        f"{os.cpu_count()} cores" + (" — **the machine was busy: wall times are inflated and noisy; the CPU-time "
-        "ratio (CPU seconds this process used, which waiting for a core does not inflate) is the steadier figure**" if max(load[0], load_after[0]) > (os.cpu_count() or 1) else ""),
+        f"{os.cpu_count()} cores" + (
+            " — **the machine was busy: wall times are inflated and noisy; the CPU-time ratio (CPU seconds this "
+            "process used, which waiting for a core does not inflate) is the steadier figure**"
+            if max(load[0], load_after[0]) > (os.cpu_count() or 1) else ""),
         "",
         "| # | figure | measured | baseline | ratio | target | result | CPU-time ratio |",
         "|---|---|---:|---:|---:|---:|:---:|---:|",
@@ -399,7 +412,8 @@ def table(rows: list[Row], info: dict[str, str], load: tuple, load_after: tuple,
         target = f"≤ {r.target:.2f}×" if r.target is not None else "—"
         reps = f" (median of {r.n})" if r.n > 1 else ""
         lines.append(
-            f"| {r.number} | {r.figure}{reps} | {fmt_time(r.measured.wall)} | {fmt_time(r.baseline.wall)} | {r.ratio:.2f}× | {target} | {r.result} | {r.cpu_ratio:.2f}× |"
+            f"| {r.number} | {r.figure}{reps} | {fmt_time(r.measured.wall)} | {fmt_time(r.baseline.wall)} "
+            f"| {r.ratio:.2f}× | {target} | {r.result} | {r.cpu_ratio:.2f}× |"
         )
     return "\n".join(lines)
 
@@ -437,7 +451,8 @@ def main(argv: list[str] | None = None) -> list[Row]:
         rows += new
         for r in new:
             r.busy = max(load[0], os.getloadavg()[0]) > (os.cpu_count() or 1)
-            print(f"[{r.number}] {fmt_time(r.measured.wall)} vs {fmt_time(r.baseline.wall)} = {r.ratio:.2f}x {r.result} "
+            print(f"[{r.number}] {fmt_time(r.measured.wall)} vs {fmt_time(r.baseline.wall)} = {r.ratio:.2f}x "
+                  f"{r.result} "
                   f"(CPU time {r.cpu_ratio:.2f}x)", flush=True)
         print(f"    ({name}: {time.perf_counter() - ts:.0f} s)", flush=True)
     busy = max(load[0], os.getloadavg()[0]) > (os.cpu_count() or 1)

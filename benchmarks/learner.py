@@ -1,0 +1,240 @@
+"""The learner's view: how long each notebook takes to run, cold and warm, and how much memory its kernel needs.
+
+    python benchmarks/learner.py                    # every notebook, 2 cores and 1 core; rewrites the table
+    python benchmarks/learner.py --cores 2          # 2 cores only
+    python benchmarks/learner.py notebooks/04_initialization.ipynb --no-write
+
+For each notebook and each CPU set (2 cores = the machine, 1 core = ``taskset -c 0``, inherited by the
+kernel), in a fresh process:
+
+* **cold**: JAX's persistent compilation cache (``gradcourse.compile_cache``) pointed at a new, empty
+  directory: every program is compiled, as on a learner's very first run of that notebook;
+* **warm**: the same notebook again with the cache the cold run filled, as on Binder after ``postBuild``
+  or after ``python -m gradcourse.compile_cache --warm``.
+
+Time is wall clock from the kernel's start to the last cell's reply (nbclient; what "Run All" costs, kernel
+start included) and the kernel's CPU seconds; memory is the kernel's peak resident set (``VmHWM`` from
+``/proc/<pid>/status``, read before the kernel shuts down). ``cold - warm`` is the compile time the cache
+saves. **Course, cold in sequence**: the sum of the cold runs on 2 cores, an upper bound on running the
+notebooks one after another from an empty cache (later notebooks would reuse some of the earlier ones'
+programs). The slowest cells of each warm run are listed too (nbclient's per-cell timestamps).
+
+Goals (issue 14): warm <= 15 s and cold <= 35 s on 2 cores, peak <= 1 GiB, course cold in sequence <= 4 min.
+The load average before and after is recorded: other jobs on the machine inflate wall times, not CPU times.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+README = Path(__file__).resolve().parent / "README.md"
+START, END = "<!-- LEARNER-RESULTS:START -->", "<!-- LEARNER-RESULTS:END -->"
+GOALS = {"warm": 15.0, "cold": 35.0, "peak_mib": 1024.0, "sequence": 240.0}
+
+
+# --------------------------------------------------------------------------- one run (in its own process)
+
+
+def _kernel_pid(client) -> int | None:
+    provisioner = getattr(client.km, "provisioner", None)
+    for obj in (provisioner, getattr(provisioner, "process", None)):
+        pid = getattr(obj, "pid", None)
+        if isinstance(pid, int):
+            return pid
+    return None
+
+
+def _proc_status(pid: int) -> tuple[float, float]:
+    """(peak RSS MiB, CPU seconds) of process ``pid`` from /proc."""
+    peak = float("nan")
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                peak = int(line.split()[1]) / 1024
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return peak, cpu
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _describe_failure(nb, exc: Exception) -> str:
+    """'cell N: AssertionError: message | ----> 12 assert ...' for the first cell with an error output."""
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                trace = [_ANSI.sub("", line) for line in output.get("traceback", [])]
+                arrows = [ln.strip() for block in trace for ln in block.splitlines() if ln.lstrip().startswith("---->")]
+                where = f" | {arrows[-1][:200]}" if arrows else ""
+                return f"cell {index}: {output.get('ename')}: {str(output.get('evalue'))[:300]}{where}"
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[-1][:300] if text else ''}"
+
+
+def run_one(notebook: Path, timeout: float) -> dict:
+    """Execute ``notebook`` once in a fresh kernel; wall, kernel CPU, kernel peak RSS, slowest cells, error."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(notebook, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=True,
+                            resources={"metadata": {"path": str(notebook.parent)}})
+    out: dict = {"error": None}
+    t0 = time.perf_counter()
+    with client.setup_kernel():
+        pid = _kernel_pid(client)
+        try:
+            for index, cell in enumerate(nb.cells):
+                client.execute_cell(cell, index)
+        except Exception as exc:  # noqa: BLE001 - a failing notebook is a result, not a crash
+            out["error"] = _describe_failure(nb, exc)
+        out["wall"] = time.perf_counter() - t0
+        out["peak_mib"], out["cpu"] = _proc_status(pid) if pid else (float("nan"), float("nan"))
+    cells = []
+    for index, cell in enumerate(nb.cells):
+        timing = cell.get("metadata", {}).get("execution", {})
+        start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+        if start and end:
+            seconds = (dt.datetime.fromisoformat(end.rstrip("Z")) - dt.datetime.fromisoformat(start.rstrip("Z")))
+            cells.append((seconds.total_seconds(), index))
+    out["slowest"] = sorted(cells, reverse=True)[:3]
+    return out
+
+
+def measure(notebook: Path, cache_root: Path, cpus: str | None, timeout: float) -> dict:
+    """Run ``notebook`` in a child process (pinned to ``cpus`` with taskset) with the given cache root."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRADCOURSE_JAX_CACHE", "JAX_COMPILATION"))}
+    env["GRADCOURSE_JAX_CACHE_DIR"] = str(cache_root)
+    cmd = [sys.executable, __file__, "--one", str(notebook), "--timeout", str(timeout)]
+    if cpus is not None:
+        cmd = ["taskset", "-c", cpus, *cmd]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout + 120, cwd=ROOT)
+    if proc.returncode != 0:
+        return {"error": f"runner exit {proc.returncode}: {proc.stderr.strip()[-500:]}", "wall": float("nan"),
+                "cpu": float("nan"), "peak_mib": float("nan"), "slowest": []}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def _fmt(x: float, goal: float | None = None, digits: int = 1) -> str:
+    if x != x:  # nan
+        return "—"
+    text = f"{x:.{digits}f}"
+    return f"**{text}** ✗" if goal is not None and x > goal else text
+
+
+def table(results: dict, cores: list[int], load: tuple, load_after: tuple, seconds: float, argv: str) -> str:
+    lines = [
+        f"Measured {dt.datetime.now().strftime('%Y-%m-%d %H:%M')} by `python benchmarks/learner.py{argv}` "
+        f"in {seconds / 60:.1f} min.",
+        "",
+        f"- **CPU**: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores; "
+        f"1 core = `taskset -c 0`",
+        f"- **load average** (1 min) before / after: {load[0]:.2f} / {load_after[0]:.2f} on {os.cpu_count()} cores"
+        + (" — **the machine was busy: wall times are inflated; the kernel CPU seconds are the steadier figure**"
+           if max(load[0], load_after[0]) > (os.cpu_count() or 1) else ""),
+        "- goals: warm ≤ 15 s, cold ≤ 35 s (2 cores), kernel peak ≤ 1024 MiB; a value over its goal is **bold ✗**",
+        "",
+    ]
+    head = "| notebook |"
+    rule = "|---|"
+    for c in cores:
+        head += f" cold {c}c s | warm {c}c s | kernel CPU cold / warm {c}c s |"
+        rule += "---:|---:|---:|"
+    head += " peak RSS MiB | slowest warm cells (s, cell index) |"
+    rule += "---:|---|"
+    lines += [head, rule]
+    for name, per in results.items():
+        row = f"| {name} |"
+        for c in cores:
+            cold, warm = per.get((c, "cold"), {}), per.get((c, "warm"), {})
+            goal_c, goal_w = (GOALS["cold"], GOALS["warm"]) if c == 2 else (None, None)
+            row += (f" {_fmt(cold.get('wall', float('nan')), goal_c)} | {_fmt(warm.get('wall', float('nan')), goal_w)}"
+                    f" | {_fmt(cold.get('cpu', float('nan')))} / {_fmt(warm.get('cpu', float('nan')))} |")
+        peaks = [r.get("peak_mib", float("nan")) for r in per.values()]
+        peak = max((p for p in peaks if p == p), default=float("nan"))
+        warm_ref = per.get((cores[0], "warm"), {})
+        slow = ", ".join(f"{s:.1f} (#{i})" for s, i in warm_ref.get("slowest", []))
+        row += f" {_fmt(peak, GOALS['peak_mib'], 0)} | {slow} |"
+        lines.append(row)
+        errors = sorted({r["error"] for r in per.values() if r.get("error")})
+        if errors:
+            lines.append(f"| ↳ {name} failed | " + "; ".join(errors)[:400] + " |" + " |" * (len(cores) * 3 + 1))
+    for c in cores:
+        colds = [per[(c, "cold")]["wall"] for per in results.values() if (c, "cold") in per]
+        warms = [per[(c, "warm")]["wall"] for per in results.values() if (c, "warm") in per]
+        goal = GOALS["sequence"] if c == 2 else None
+        lines.append("")
+        lines.append(f"**Course on {c} core{'s' if c > 1 else ''}**: cold in sequence (sum of the cold runs) "
+                     f"{_fmt(sum(colds), goal, 0)} s" + (f" (goal ≤ {GOALS['sequence']:.0f} s)" if goal else "")
+                     + f"; warm {sum(warms):.0f} s; compile saved by the cache {sum(colds) - sum(warms):.0f} s "
+                     f"({(sum(colds) - sum(warms)) / max(sum(colds), 1e-9):.0%} of cold).")
+    return "\n".join(lines)
+
+
+def write_readme(block: str) -> None:
+    text = README.read_text()
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        _, tail = rest.split(END, 1)
+        text = f"{head}{START}\n{block}\n{END}{tail}"
+    else:
+        text = text.rstrip("\n") + f"\n\n## Learner\n\n{START}\n{block}\n{END}\n"
+    README.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/[0-9][0-9]_*.ipynb")
+    ap.add_argument("--cores", nargs="+", type=int, default=[2, 1], choices=[1, 2],
+                    help="CPU sets: 2 = the whole machine, 1 = taskset -c 0 (default: 2 1)")
+    ap.add_argument("--timeout", type=float, default=600.0, help="per-cell timeout, seconds")
+    ap.add_argument("--no-write", action="store_true", help="print the table, leave README.md alone")
+    ap.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # internal: run one notebook, print JSON
+    args = ap.parse_args(argv)
+    if args.one:
+        print(json.dumps(run_one(args.one.resolve(), args.timeout)))
+        return 0
+    notebooks = [p.resolve() for p in args.notebooks] or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if 1 in args.cores and shutil.which("taskset") is None:
+        ap.error("taskset (util-linux) is needed for --cores 1")
+    load, t0 = os.getloadavg(), time.perf_counter()
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="learner-cache-") as tmp:
+        for cores in args.cores:
+            cpus = None if cores == 2 else "0"
+            for nb in notebooks:
+                cache = Path(tmp) / f"{cores}c-{nb.stem}"  # empty: this notebook's cold run
+                per = results.setdefault(nb.name, {})
+                for kind in ("cold", "warm"):
+                    r = measure(nb, cache, cpus, args.timeout)
+                    per[(cores, kind)] = r
+                    print(f"{nb.name} {cores} core(s) {kind}: {r['wall']:.1f} s wall, {r['cpu']:.1f} s kernel CPU, "
+                          f"peak {r['peak_mib']:.0f} MiB{'  ERROR ' + r['error'] if r.get('error') else ''}",
+                          flush=True)
+    flags = "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
+    block = table(results, args.cores, load, os.getloadavg(), time.perf_counter() - t0, flags)
+    print(block)
+    if not args.no_write:
+        write_readme(block)
+        print(f"wrote {README.relative_to(ROOT)}")
+    return 1 if any(r.get("error") for per in results.values() for r in per.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
