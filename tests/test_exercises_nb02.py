@@ -43,25 +43,33 @@ def test_q1_mistakes(answer, phrase):
 # ----------------------------------------------------------------------------- q2
 
 
-@pytest.mark.parametrize("alpha", [0.0, 0.2, 0.5, 1.0])
-def test_q2_reference_is_critical_in_mean_field_theory(alpha):
-    leaky = lambda z: jnp.where(z > 0, z, alpha * z)  # noqa: E731
-    assert float(gc.theory.chi1(leaky, ex.q2.reference(alpha), 0.0)) == pytest.approx(1.0, abs=1e-4)
+def test_q2_reference_is_where_a_float32_linear_net_overflows():
+    """Mean square of a wide float32 linear net (σ_w² = 4): finite below the predicted depth, Inf a few layers above."""
+    n = 256
+    depth = ex.q2.reference(4.0, 1.0)
+    keys = jax.random.split(jax.random.PRNGKey(0), int(depth) + 4)
+    h = jax.random.normal(jax.random.PRNGKey(1), (n,))
+    h = h / jnp.sqrt(jnp.mean(h**2))
+    ms = []
+    for k in keys:
+        h = h @ (jax.random.normal(k, (n, n)) * (2.0 / n**0.5))
+        ms.append(float(jnp.mean(h.astype(jnp.float64) ** 2)) if bool(jnp.all(jnp.isfinite(h))) else math.inf)
+    first_inf = next(i + 1 for i, m in enumerate(ms) if not math.isfinite(m))
+    assert abs(first_inf - depth) <= 4  # per-entry overflow (|h_i| > 1.8e19 · ...) sits within a few layers of q_l = max
 
 
 @pytest.mark.parametrize(
     "answer, phrase",
     [
-        (lambda a: 2.0, "ReLU (α = 0) only"),
-        (lambda a: 1.0, "*linear* network"),
-        (lambda a: 2 / (1 + a), "enters squared"),
-        (lambda a: math.sqrt(2 / (1 + a**2)), "That is σ_w"),
-        (lambda a: (1 + a**2) / 2, "Inverted"),
-        (lambda a: 1 / (1 + a**2), "factor 2"),
+        (lambda w2, q0: math.log(3.4e38 / q0) / math.log(w2**0.5), "σ_w is the factor of the norm"),
+        (lambda w2, q0: math.log(3.4e38) / math.log(w2), "input's mean square"),
+        (lambda w2, q0: math.log(float(np.finfo(np.float64).max) / q0) / math.log(w2), "float64"),
+        (lambda w2, q0: 10.0, "right value is"),
     ],
 )
 def test_q2_mistakes(answer, phrase):
     assert phrase in body(ex.q2.check(answer))
+
 
 
 # ----------------------------------------------------------------------------- q3

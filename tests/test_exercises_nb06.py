@@ -23,31 +23,26 @@ def test_summary_lists_what_is_left():
 
 
 def test_q1_reference_matches_measured_streams():
+    """The measured growth of a width-512 stream, fed back into layers_to_grow, gives back the depth."""
     depth, width = 20, 512
     kp, kx = jax.random.split(jax.random.PRNGKey(0))
     params = layers.init_params(kp, depth, width, block="mlp", sigma_w2=2.0, norm="layer", alpha=True)
     params["alpha"] = jnp.full(depth, 0.5)
     x = jax.random.normal(kx, (32, width))
+    x = x / jnp.sqrt(jnp.mean(x**2))  # q_0 = 1 exactly
     for prenorm in (False, True):
         f = layers.residual(layers.mlp_block("relu", norm="layer" if prenorm else None), "alpha")
         q = np.asarray(gc.mean_square(gc.forward(gc.Stacked(f, params), x)))
-        want = ex.q1.reference(float(q[0]), depth, 0.5, 1.0, prenorm)
-        np.testing.assert_allclose(q, want, rtol=0.15)
-
-
-def _geo(q0, L, s, c, prenorm):
-    return q0 * (1 + s**2 * c) ** np.arange(L + 1)
+        assert ex.q1.reference(float(q[-1] / q[0]), 0.5, 1.0, prenorm) == pytest.approx(depth, rel=0.15)
 
 
 @pytest.mark.parametrize(
     "wrong, message",
     [
-        (lambda q0, L, s, c, p: ex._stream_mean_square(q0, L, s, c, not p), "swapped"),
-        (lambda q0, L, s, c, p: ex._stream_mean_square(q0, L, np.sqrt(s), c, p), "enters squared"),
-        (lambda q0, L, s, c, p: ex._stream_mean_square(q0, L, s, c, p)[1:], "L + 1"),
-        (lambda q0, L, s, c, p: q0 * (s**2 * c) ** np.arange(L + 1) if not p else _geo(q0, L, s, c, False), "dropped the skip"),
-        (lambda q0, L, s, c, p: _geo(q0, L, s, c, False) if not p else np.where(np.arange(L + 1) == 0, q0, s**2 * c), "dropped the skip"),
-        (lambda q0, L, s, c, p: q0 * (1 + 2 * s * c) ** np.arange(L + 1) if not p else 0, "cross term"),
+        (lambda f, s, c, p: ex.q1.reference(f, s, c, not p), "swapped"),
+        (lambda f, s, c, p: ex.q1.reference(f, math.sqrt(s), c, p), "enters squared"),
+        (lambda f, s, c, p: math.log(f) / (s**2 * c) if not p else ex.q1.reference(f, s, c, p), "ln(1 + s²c)"),
+        (lambda f, s, c, p: f / (s**2 * c) if p else ex.q1.reference(f, s, c, p), "q_0 = 1"),
     ],
 )
 def test_q1_typical_mistakes(wrong, message):
@@ -79,6 +74,15 @@ def test_q2_typical_mistakes(wrong, message):
 # ----------------------------------------------------------------------------- q3
 
 
+def test_q3_accepts_a_float32_answer():
+    """Issue: an rtol of 1e-8 rejected the right VJP computed in float32."""
+    def vjp32(u, J, s):
+        return jnp.asarray(u, jnp.float32) + s * jnp.asarray(u, jnp.float32) @ jnp.asarray(J, jnp.float32)
+
+    fb = ex.q3.check(vjp32)
+    assert fb.passed, fb
+
+
 def test_q3_reference_equals_jax_vjp_of_a_residual_layer():
     p = jax.tree_util.tree_map(lambda a: a[0], layers.init_params(jax.random.PRNGKey(1), 1, 6, sigma_w2=2.0))
     f = layers.dense("tanh")
@@ -104,26 +108,24 @@ def test_q3_typical_mistakes(wrong, message):
 # ----------------------------------------------------------------------------- q4
 
 
-def test_q4_reference_matches_a_measured_prenorm_stack():
-    depth, width = 30, 512
+def test_q4_reference_meets_the_backward_budget_in_a_measured_prenorm_stack():
+    depth, width, r = 30, 512, 4.0
     kp, kx, ku = jax.random.split(jax.random.PRNGKey(4), 3)
-    params = layers.init_params(kp, depth, width, block="mlp", sigma_w2=2.0, norm="layer", alpha=True)
-    params["alpha"] = jnp.ones(depth)
-    model = gc.Stacked(layers.residual(layers.mlp_block("relu", norm="layer"), "alpha"), params)
     x, u = jax.random.normal(kx, (32, width)), jax.random.normal(ku, (32, width))
-    g = np.asarray(gc.mean_square(gc.backward(model, x, lambda h: jnp.sum(h * u))))
     q0 = float(gc.mean_square(x[None])[0])
-    for l in (0, 10, 20):
-        assert abs(math.log(g[l] / g[-1] / ex.q4.reference(l, depth, q0, 1.0, 1.0))) < math.log(1.3)
+    params = layers.init_params(kp, depth, width, block="mlp", sigma_w2=2.0, norm="layer", alpha=True)
+    params["alpha"] = jnp.full(depth, ex.q4.reference(depth, r, q0, 1.0))
+    model = gc.Stacked(layers.residual(layers.mlp_block("relu", norm="layer"), "alpha"), params)
+    g = np.asarray(gc.mean_square(gc.backward(model, x, lambda h: jnp.sum(h * u))))
+    assert abs(math.log(g[0] / g[-1] / r)) < math.log(1.3)  # width 512: the notebook's scatter is about 10 %
 
 
 @pytest.mark.parametrize(
     "wrong, message",
     [
-        (lambda l, L, q0, s, c: (q0 + l * s**2 * c) / (q0 + L * s**2 * c), "Inverted"),
-        (lambda l, L, q0, s, c: (1 + s**2 * c) ** (L - l), "unnormalised"),
-        (lambda l, L, q0, s, c: math.sqrt(ex._prenorm_backward_ratio(l, L, q0, s, c)), "squared norms"),
-        (lambda l, L, q0, s, c: 1 + (L - l) * s**2 * c, "telescopes"),
+        (lambda L, r, q0, c: (r - 1) * q0 / (L * c), "square root"),
+        (lambda L, r, q0, c: math.sqrt(r * q0 / (L * c)), "r − 1"),
+        (lambda L, r, q0, c: math.sqrt((r - 1) / (L * c)), "dropped q0"),
     ],
 )
 def test_q4_typical_mistakes(wrong, message):

@@ -2,7 +2,6 @@
 import math
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from exercise_helpers import fresh_exercises  # noqa: F401 - autouse fixture
@@ -36,14 +35,17 @@ def test_q1_values_and_wrong_answers():
 
 
 def test_q2_reference_matches_jax_bptt():
-    """The NumPy reference equals ∂L/∂h_t from gradcourse.models.hidden_state_grads."""
+    """The NumPy reference equals ∂L/∂h_t from gradcourse.models.rnn.hidden_state_grads."""
     key = jax.random.PRNGKey(0)
-    p = rnn.init_cell(key, "rnn", 2, 4, scale=1.2)
+    c = rnn.Config(cell="rnn", n_in=2, n_hidden=4, n_out=None, scale=1.2)  # no readout: the loss sees h_T
+    p = rnn.init(key, c)
     xs = jax.random.normal(jax.random.PRNGKey(1), (3, 5, 2))
     g_T = jax.random.normal(jax.random.PRNGKey(2), (3, 4))
-    hs = rnn.unroll("rnn", p, xs)
-    want = rnn.hidden_state_grads("rnn", p, xs, lambda h_T: jnp.sum(h_T * g_T))
-    got = ex.bptt_reference(np.asarray(p["W_h"], np.float64), np.asarray(hs, np.float64), np.asarray(g_T, np.float64))
+    hs = rnn.states(p, c, xs)
+    # the model's loss mean((h_T - y)^2) over 12 entries has dL/dh_T = (h_T - y) / 6 = g_T for y = h_T - 6 g_T
+    want = rnn.hidden_state_grads(p, c, (xs, hs[-1] - 6 * g_T))
+    W_h = np.asarray(p["cell"]["W_h"], np.float64)
+    got = ex.bptt_reference(W_h, np.asarray(hs, np.float64), np.asarray(g_T, np.float64))
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
 
 

@@ -40,12 +40,22 @@ def test_q2_mistakes():
     np.testing.assert_allclose(ex.q2.reference(acts), gc.stats.activation_stats(acts, "relu").frac_dead, atol=1e-7)
 
 
+def test_q3_reference_finds_the_first_broken_layer_of_an_overflowing_net():
+    """A plain float32 ReLU stack with a huge gain overflows; the reference names the first layer that holds Inf/NaN."""
+    h = np.ones((2, 8), np.float32)
+    acts = []
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(12):
+            h = np.maximum(h @ np.full((8, 8), 1e6, np.float32), 0)
+            acts.append(h)
+    want = next(i for i, a in enumerate(acts) if not np.isfinite(a).all())
+    assert ex.q3.reference(acts) == want and want > 0
+
+
 def test_q3_mistakes():
-    assert "*squared* norms" in _msg(ex.q3, lambda L, s, c: (1 + s * s * c * c) ** L)
-    assert "orthogonal" in _msg(ex.q3, lambda L, s, c: (1 + s * c) ** L)
-    assert "identity path" in _msg(ex.q3, lambda L, s, c: (s * c) ** L)
-    assert "Off by one" in _msg(ex.q3, lambda L, s, c: (1 + s * s * c * c) ** ((L - 1) / 2))
-    assert ex.q3.reference(10_000, 10_000 ** -0.5, 1.0) == pytest.approx(np.exp(0.5), rel=1e-4)
+    assert "NaN counts too" in _msg(ex.q3, lambda acts: next((i for i, a in enumerate(acts) if np.isinf(a).any()), -1))
+    assert "Off by one" in _msg(ex.q3, lambda acts: (lambda i: i + 1 if i >= 0 else -1)(ex.q3.reference(acts)))
+    assert "right value is" in _msg(ex.q3, lambda acts: 0)
 
 
 def test_summary():

@@ -474,6 +474,9 @@ class FunctionExercise(Exercise):
             pairs = [(g, v) for g, v in zip(got, values) if v is not None]
             if pairs and all(g is not None and _close(g, v, self.rtol, self.atol) for g, v in pairs):
                 return message
+        factor = self._constant_factor(got, want)
+        if factor is not None:
+            return f"Your function is off by a constant factor: it returns {factor:.3g} times the right value on every case."
         i = ok.index(False)
         if i in errors:
             return f"At {self._at(self.cases[i])}: {errors[i]}"
@@ -483,6 +486,20 @@ class FunctionExercise(Exercise):
         if w.size == 1:
             return f"At {self._at(self.cases[i])} your function returns {float(g.reshape(())):.6g}, but the right value is {float(w.reshape(())):.6g}."
         return f"At {self._at(self.cases[i])}: " + compare_arrays(g, w, "your result", self.rtol, self.atol)
+
+
+    def _constant_factor(self, got: list, want: list) -> float | None:
+        """The common ratio got/want over all cases, if there is one and it does not round to ±1."""
+        if any(g is None or g.shape != w.shape or not np.all(np.isfinite(g)) for g, w in zip(got, want)):
+            return None
+        g = np.concatenate([x.ravel() for x in got])
+        w = np.concatenate([x.ravel() for x in want])
+        if g.size < 2 or not np.all(np.isfinite(w)) or float(np.vdot(w, w)) == 0:
+            return None
+        factor = float(np.vdot(g, w)) / float(np.vdot(w, w))
+        if factor == 0 or f"{factor:.3g}" in ("1", "-1") or not _close(g / factor, w, self.rtol, self.atol):
+            return None
+        return factor
 
 
 # ---------------------------------------------------------------- sheets

@@ -2,25 +2,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from ._core import Exercise, Sheet, as_array, diagnose
+from ._core import FunctionExercise, Sheet
 
 __all__ = ["q1", "q2", "q3", "q4", "sheet"]
-
-
-def _evaluate(fn: Callable, name: str, points: list[tuple]) -> np.ndarray | str:
-    """``fn`` at each point (a tuple of arguments), as a float64 array; a message if ``fn`` is not a function."""
-    if not callable(fn):
-        return f"Pass your function {name} itself, not {type(fn).__name__}."
-    out = []
-    for args in points:
-        value = fn(*args)
-        out.append(as_array(value, f"Your {name} at {args}", finite=False))
-    return np.array(out)
 
 
 # --------------------------------------------------------------------------- q1: deep linear nets
@@ -34,33 +22,26 @@ def _backward_ratio(L: int, sigma_w: float) -> float:
 _Q1_POINTS = [(10, 1.2), (50, 0.9), (3, 2.0), (20, 1.05)]
 
 
-def _check_q1(fn: Callable) -> str | None:
-    got = _evaluate(fn, "backward_ratio", _Q1_POINTS)
-    if isinstance(got, str):
-        return got
-    L = np.array([p[0] for p in _Q1_POINTS], dtype=np.float64)
-    s = np.array([p[1] for p in _Q1_POINTS])
-    mistakes = [
-        (s ** (2 * L), "You squared: σ_w^(2L) is the ratio of *squared* norms (each layer multiplies ‖g‖² by σ_w²). "
-                       "The norm itself gains σ_w per layer."),
-        (s ** (L / 2), "You took one square root too many: σ_w is already the scale of the weights (σ_w² is their "
-                       "variance times n), and each layer multiplies the norm by σ_w."),
-        (s ** (L - 1), "Off by one: from h_L back to h_0 the signal passes through all L weight matrices."),
-        (s ** (L + 1), "Off by one: from h_L back to h_0 the signal passes through exactly L weight matrices."),
-        (s ** (-L), "Inverted: ∂L/∂h_0 is ∂L/∂h_L pulled back through L layers, each multiplying the norm by σ_w "
-                    "(so it vanishes for σ_w < 1 and explodes for σ_w > 1)."),
-        (s * L, "The layers' gains multiply, they do not add: σ_w · σ_w ⋯ σ_w."),
-    ]
-    return diagnose(got, s**L, mistakes, name="Your ratio", rtol=1e-6)
-
-
-q1 = Exercise(
+q1 = FunctionExercise(
     name="q1",
     prompt=(
         "Write `backward_ratio(L, sigma_w)`: the predicted ‖∂L/∂h_0‖ / ‖∂L/∂h_L‖ of a wide depth-L linear network "
         "h_l = h_{l-1} W_l with W_l ~ N(0, σ_w²/n)."
     ),
-    checker=_check_q1,
+    cases=_Q1_POINTS,
+    mistakes=[
+        (lambda L, s: s ** (2 * L), "You squared: σ_w^(2L) is the ratio of *squared* norms (each layer multiplies ‖g‖² by "
+                                    "σ_w²). The norm itself gains σ_w per layer."),
+        (lambda L, s: s ** (L / 2), "You took one square root too many: σ_w is already the scale of the weights (σ_w² is "
+                                    "their variance times n), and each layer multiplies the norm by σ_w."),
+        (lambda L, s: s ** (L - 1), "Off by one: from h_L back to h_0 the signal passes through all L weight matrices."),
+        (lambda L, s: s ** (L + 1), "Off by one: from h_L back to h_0 the signal passes through exactly L weight matrices."),
+        (lambda L, s: s ** (-L), "Inverted: ∂L/∂h_0 is ∂L/∂h_L pulled back through L layers, each multiplying the norm "
+                                 "by σ_w (so it vanishes for σ_w < 1 and explodes for σ_w > 1)."),
+        (lambda L, s: s * L, "The layers' gains multiply, they do not add: σ_w · σ_w ⋯ σ_w."),
+    ],
+    signature="backward_ratio(L, sigma_w)",
+    template="def backward_ratio(L, sigma_w):\n    ...  # return the predicted ratio of norms",
     hints=[
         "One layer: ∂L/∂h_{l-1} = ∂L/∂h_l W_lᵀ. What is E‖g Wᵀ‖² for a fixed row vector g?",
         "E‖g Wᵀ‖² = n · (σ_w²/n) · ‖g‖² = σ_w² ‖g‖², so the norm gains σ_w per layer.",
@@ -70,50 +51,47 @@ q1 = Exercise(
 )
 
 
-# --------------------------------------------------------------------------- q2: critical σ_w² of leaky ReLU
+# --------------------------------------------------------------------------- q2: where float32 overflows
+
+_F32_MAX = float(np.finfo(np.float32).max)
 
 
-def _leaky_relu_sigma_w2(alpha: float) -> float:
-    """χ₁ = σ_w² E[φ'(z)²] = σ_w² (1 + α²)/2 for φ'(z) = 1 (z > 0), α (z < 0); χ₁ = 1 gives this σ_w²."""
-    return 2.0 / (1.0 + alpha**2)
+def _overflow_depth(sigma_w2: float, q0: float) -> float:
+    """Depth l where q_l = q0 σ_w^(2l) reaches float32's largest number: l = ln(max/q0) / ln σ_w²."""
+    return math.log(_F32_MAX / q0) / math.log(sigma_w2)
 
 
-_Q2_POINTS = [(0.0,), (0.01,), (0.2,), (0.5,), (1.0,)]
-
-
-def _check_q2(fn: Callable) -> str | None:
-    got = _evaluate(fn, "leaky_relu_sigma_w2", _Q2_POINTS)
-    if isinstance(got, str):
-        return got
-    a = np.array([p[0] for p in _Q2_POINTS])
-    want = 2.0 / (1.0 + a**2)
-    mistakes = [
-        (np.full_like(a, 2.0), "Right for ReLU (α = 0) only: with slope α on the negative side, the negative half of "
-                               "the units passes gradient too, with gain α²."),
-        (np.full_like(a, 1.0), "σ_w² = 1 keeps a *linear* network's signal; a (leaky) ReLU shrinks gradients on its "
-                               "negative side, so σ_w² must compensate."),
-        (2.0 / (1.0 + a), "The slope enters squared: χ₁ = σ_w² E[φ'(z)²] and E[φ'²] = (1 + α²)/2."),
-        (np.sqrt(want), "That is σ_w, the question asks for σ_w² (the variance scale)."),
-        ((1.0 + a**2) / 2.0, "Inverted: solve σ_w² (1 + α²)/2 = 1 for σ_w²."),
-        (1.0 / (1.0 + a**2), "Off by a factor 2: half of the pre-activations are positive (slope 1) and half negative "
-                             "(slope α), so E[φ'²] = (1 + α²)/2."),
-    ]
-    return diagnose(got, want, mistakes, name="Your σ_w²", rtol=1e-4)
-
-
-q2 = Exercise(
+q2 = FunctionExercise(
     name="q2",
     prompt=(
-        "Write `leaky_relu_sigma_w2(alpha)`: the σ_w² that keeps the backward signal of a deep leaky-ReLU network "
-        "(slope 1 for z > 0, α for z < 0, no bias) constant in norm, i.e. χ₁ = 1. Check it with gc.theory.chi1."
+        "Predict before you run: a wide linear network h_l = h_(l-1) W_l, W_l ~ N(0, σ_w²/n), σ_w² > 1, input mean "
+        "square q0. Its mean square grows as q_l = q0 σ_w^(2l). Write `overflow_depth(sigma_w2, q0)`: the depth "
+        "(a real number) at which q_l reaches the largest float32 number, np.finfo(np.float32).max ≈ 3.4e38 — "
+        "around where the forward pass turns into Inf and the loss into NaN."
     ),
-    checker=_check_q2,
-    hints=[
-        "χ₁ = σ_w² E[φ'(z)²], z ~ N(0, q). What is φ'(z)² for z > 0 and for z < 0, and how often is z > 0?",
-        "E[φ'²] = ½ · 1 + ½ · α². Solve σ_w² (1 + α²)/2 = 1.",
+    cases=[(4.0, 1.0), (1.21, 1.0), (2.0, 1e-4), (16.0, 100.0)],
+    mistakes=[
+        (lambda w2, q0: math.log(_F32_MAX / q0) / math.log(math.sqrt(w2)), "σ_w² already is the per-layer factor "
+         "of the *mean square*; σ_w is the factor of the norm."),
+        (lambda w2, q0: math.log(float(np.finfo(np.float64).max) / q0) / math.log(w2), "That is float64's limit; "
+         "the network runs in float32 (max ≈ 3.4e38)."),
+        (lambda w2, q0: math.log(_F32_MAX) / math.log(w2), "Include the input's mean square: q_l = q0 σ_w^(2l) "
+                                                           "reaches the limit sooner when q0 > 1."),
+        (lambda w2, q0: math.log10(_F32_MAX / q0) / math.log(w2), "Mixed logarithms: use the same base on top and "
+                                                                  "bottom (ln/ln or log10/log10)."),
     ],
-    reference=_leaky_relu_sigma_w2,
-    explanation="σ_w² = 2/(1+α²): He et al.'s (2015) rule, 2 for ReLU (α = 0) and 1 for the identity (α = 1).",
+    signature="overflow_depth(sigma_w2, q0)",
+    reference=_overflow_depth,
+    hints=[
+        "Solve q0 σ_w^(2l) = 3.4e38 for l.",
+        "l = ln(3.4e38 / q0) / ln(σ_w²).",
+    ],
+    explanation=(
+        "At σ_w² = 4 a float32 linear net overflows near layer 64; at σ_w² = 1.21 (σ_w = 1.1) only after 465 "
+        "layers. Gradients overflow at a similar depth from the other end, which is why a NaN loss in a deep "
+        "net is usually a gain problem, not a bug in the data."
+    ),
+    template="def overflow_depth(sigma_w2, q0):\n    ...  # return a depth (real number)",
 )
 
 
@@ -128,31 +106,25 @@ def _layers_per_decade(chi1: float) -> float:
 _Q3_POINTS = [(0.5,), (0.9,), (0.99,), (1.2,)]
 
 
-def _check_q3(fn: Callable) -> str | None:
-    got = _evaluate(fn, "layers_per_decade", _Q3_POINTS)
-    if isinstance(got, str):
-        return got
-    c = np.array([p[0] for p in _Q3_POINTS])
-    want = 2 * np.log(10) / np.abs(np.log(c))
-    mistakes = [
-        (want / 2, "You forgot the ½: χ₁ is the per-layer gain of the *squared* norm, so the norm gains √χ₁ per layer "
-                   "and needs twice as many layers for a factor 10."),
-        (2 * np.log(10) / np.log(c), "A number of layers is positive: for χ₁ > 1 the signal grows 10× over that many "
-                                     "layers, for χ₁ < 1 it shrinks 10×. Take |ln χ₁|."),
-        (-2 * np.log(10) / np.log(c), "Right for χ₁ < 1 only; for χ₁ > 1 (exploding) the count is positive too: use |ln χ₁|."),
-        (2 / np.abs(np.log(c)), "That is the number of layers for a factor e; for a factor 10 multiply by ln 10."),
-        (2 * np.log(10) / np.abs(1 - c), "Close for χ₁ near 1 only (ln χ₁ ≈ χ₁ - 1 there): use ln χ₁ exactly."),
-    ]
-    return diagnose(got, want, mistakes, name="Your number of layers", rtol=1e-4)
-
-
-q3 = Exercise(
+q3 = FunctionExercise(
     name="q3",
     prompt=(
         "Write `layers_per_decade(chi1)`: over how many layers does ‖∂L/∂h_l‖ change by a factor 10 in a wide "
         "random network with per-layer gain χ₁ (of the squared norm)? (A real number, not rounded.)"
     ),
-    checker=_check_q3,
+    cases=_Q3_POINTS,
+    mistakes=[
+        (lambda c: _layers_per_decade(c) / 2, "You forgot the ½: χ₁ is the per-layer gain of the *squared* norm, so the "
+                                              "norm gains √χ₁ per layer and needs twice as many layers for a factor 10."),
+        (lambda c: 2 * math.log(10) / math.log(c), "A number of layers is positive: for χ₁ > 1 the signal grows 10× over "
+                                                   "that many layers, for χ₁ < 1 it shrinks 10×. Take |ln χ₁|."),
+        (lambda c: -2 * math.log(10) / math.log(c), "Right for χ₁ < 1 only; for χ₁ > 1 (exploding) the count is positive "
+                                                    "too: use |ln χ₁|."),
+        (lambda c: 2 / abs(math.log(c)), "That is the number of layers for a factor e; for a factor 10 multiply by ln 10."),
+        (lambda c: 2 * math.log(10) / abs(1 - c), "Close for χ₁ near 1 only (ln χ₁ ≈ χ₁ - 1 there): use ln χ₁ exactly."),
+    ],
+    signature="layers_per_decade(chi1)",
+    template="def layers_per_decade(chi1):\n    ...  # return a (real) number of layers",
     hints=[
         "Going down k layers multiplies ‖∂L/∂h‖ by χ₁^(k/2).",
         "Solve χ₁^(k/2) = 10 (or 1/10) for k: k = 2 ln 10 / |ln χ₁|.",
@@ -176,39 +148,34 @@ def _weight_grad_lower_bound(s: float, W_norms: Any) -> np.ndarray:
 _Q4_POINTS = [(-0.3, np.array([10.0, 12.0, 9.5])), (2.0, np.array([1.0, 4.0, 16.0, 0.5]))]
 
 
-def _check_q4(fn: Callable) -> str | None:
-    if not callable(fn):
-        return f"Pass your function weight_grad_lower_bound itself, not {type(fn).__name__}."
-    for s, w in _Q4_POINTS:
-        got = fn(s, w)
-        mistakes = [
-            (s * w, "Cauchy-Schwarz gives |⟨W, G⟩| ≤ ‖W‖‖G‖, so ‖G‖ is at least |s| divided by ‖W‖, not multiplied."),
-            (s / w, "A norm cannot be negative: the bound is |s| / ‖W_l‖ (here s < 0)."),
-            (np.abs(s) / w**2, "One power of ‖W_l‖ only: |s| = |⟨W_l, G_l⟩| ≤ ‖W_l‖ ‖G_l‖."),
-            (np.full_like(w, np.abs(s)), "|s| bounds ‖W_l‖‖G_l‖, not ‖G_l‖ alone: divide by ‖W_l‖."),
-        ]
-        problem = diagnose(got, np.abs(s) / w, mistakes, name="Your bound", rtol=1e-6)
-        if problem is not None:
-            return problem
-    return None
-
-
-q4 = Exercise(
+q4 = FunctionExercise(
     name="q4",
     prompt=(
         "In a ReLU network without biases, ⟨W_l, ∂L/∂W_l⟩ = s := ⟨h_L, ∂L/∂h_L⟩ for every layer l. Write "
         "`weight_grad_lower_bound(s, W_norms)` returning, for each layer, a lower bound on ‖∂L/∂W_l‖ from s and "
         "‖W_l‖ (W_norms: array of the L Frobenius norms)."
     ),
-    checker=_check_q4,
+    cases=_Q4_POINTS,
+    mistakes=[
+        (lambda s, w: s * w, "Cauchy-Schwarz gives |⟨W, G⟩| ≤ ‖W‖‖G‖, so ‖G‖ is at least |s| divided by ‖W‖, not multiplied."),
+        (lambda s, w: s / w, "A norm cannot be negative: the bound is |s| / ‖W_l‖ (here s < 0)."),
+        (lambda s, w: np.abs(s) / w**2, "One power of ‖W_l‖ only: |s| = |⟨W_l, G_l⟩| ≤ ‖W_l‖ ‖G_l‖."),
+        (lambda s, w: np.full_like(w, np.abs(s)), "|s| bounds ‖W_l‖‖G_l‖, not ‖G_l‖ alone: divide by ‖W_l‖."),
+    ],
+    signature="weight_grad_lower_bound(s, W_norms)",
+    template="def weight_grad_lower_bound(s, W_norms):\n    ...  # return an array of L lower bounds",
     hints=[
         "Which inequality relates an inner product ⟨A, B⟩ to the norms ‖A‖ and ‖B‖?",
         "Cauchy-Schwarz: |⟨W_l, G_l⟩| ≤ ‖W_l‖ ‖G_l‖.",
     ],
     reference=_weight_grad_lower_bound,
     explanation=(
-        "‖∂L/∂W_l‖ ≥ |s| / ‖W_l‖ in every layer: however small the backward signal ∂L/∂h_l gets at the bottom, no "
-        "layer's weight gradient can fall below this floor, and at initialisation all ‖W_l‖ ≈ σ_w √n are equal."
+        "‖∂L/∂W_l‖ ≥ |s| / ‖W_l‖ in every layer. This is a floor, not the reason the notebook's weight gradients "
+        "come out balanced across depth. The balance comes from ‖∂L/∂W_l‖ = ‖h_(l-1)‖ · ‖δ_l‖ (per example, an outer "
+        "product): going down, the forward signal ‖h_(l-1)‖ decays exactly as fast as the backward signal ‖δ_l‖ "
+        "grows, and the product stays flat. That ⟨W_l, ∂L/∂W_l⟩ is the same in every layer is the conserved "
+        "quantity of Du, Hu & Lee (2018) (balancedness of ‖W_l‖² under gradient flow); it bounds the gradients but "
+        "does not make them equal."
     ),
 )
 

@@ -1,4 +1,4 @@
-"""Exercises for notebook 09: debugging a deep CNN (gain per layer, dead channels, residual gradients)."""
+"""Exercises for notebook 09: debugging a deep CNN (gain per layer, dead channels, the first non-finite layer)."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ._core import Exercise, Sheet, as_array, diagnose
+from ._core import Exercise, FunctionExercise, Sheet, as_array, diagnose
 
 __all__ = ["q1", "q2", "q3", "sheet"]
 
@@ -125,52 +125,74 @@ q2 = Exercise(
 )
 
 
-# --------------------------------------------------------------------------- q3: residual backward gain
+# --------------------------------------------------------------------------- q3: the first broken layer
 
 
-def _residual_backward_ratio(L: int, s: float, c: float) -> float:
-    """E‖g_0‖² / ‖g_L‖² = (1 + s²c²)^L for g_{l-1} = g_l (I + s J_l), ‖g J_l‖ = c‖g‖, g J_l ⟂ g on average."""
-    return float((1.0 + s * s * c * c) ** (L / 2.0))
+def _first_nonfinite_layer(acts: Any) -> int:
+    """Index of the first layer whose activations hold a NaN or an Inf; -1 when every layer is finite."""
+    for i, a in enumerate(acts):
+        if not np.all(np.isfinite(np.asarray(a))):
+            return i
+    return -1
 
 
-_Q3_POINTS = [(16, 1.0, 0.5), (50, 1.0, 0.3), (100, 0.1, 1.0), (10, 0.0, 2.0)]
+def _acts(n_layers: int, bad: dict[int, float], shape=(2, 3, 3, 4), seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = [rng.normal(size=shape).astype(np.float32) for _ in range(n_layers)]
+    for layer, value in bad.items():
+        out[layer][(1, 2, 0, 3)] = value
+    return out
 
 
-def _check_q3(fn: Callable) -> str | None:
-    got = _evaluate(fn, "residual_backward_ratio", _Q3_POINTS)
-    if isinstance(got, str):
-        return got
-    L, s, c = (np.array([p[i] for p in _Q3_POINTS], dtype=np.float64) for i in range(3))
-    want = (1 + s**2 * c**2) ** (L / 2)
-    mistakes = [
-        ((1 + s**2 * c**2) ** L, "That is the ratio of *squared* norms; take the square root."),
-        ((1 + s * c) ** L, "The identity and the branch add as *orthogonal* vectors (on average), so their squared norms "
-                           "add: ‖g + s g J‖² ≈ ‖g‖² + s²c²‖g‖²."),
-        ((s * c) ** L, "That is the plain network without the identity path: the '1 +' of the shortcut is what keeps "
-                       "the gradient from vanishing."),
-        ((1 + s**2 * c**2) ** ((L - 1) / 2), "Off by one: from h_L back to h_0 the signal passes through all L blocks."),
-    ]
-    return diagnose(got, want, mistakes, name="Your ratio", rtol=1e-6)
+# one corrupt entry in the last image/position/channel of a layer; NaN before Inf; a clean net; a corrupt input
+_Q3_CASES = [
+    (_acts(8, {5: np.inf, 6: np.nan, 7: np.nan}),),
+    (_acts(6, {2: np.nan, 4: np.inf}),),
+    (_acts(5, {}),),
+    (_acts(4, {0: -np.inf, 1: np.nan}),),
+    (_acts(7, {3: np.nan}, seed=1),),
+]
 
 
-q3 = Exercise(
+def _first_inf_only(acts):
+    return next((i for i, a in enumerate(acts) if np.any(np.isinf(a))), -1)
+
+
+def _first_nan_only(acts):
+    return next((i for i, a in enumerate(acts) if np.any(np.isnan(a))), -1)
+
+
+q3 = FunctionExercise(
     name="q3",
     prompt=(
-        "In a residual stack h_l = h_{l-1} + s·F_l(h_{l-1}) the backward signal obeys g_{l-1} = g_l (I + s J_l). Assume "
-        "‖g J_l‖ = c‖g‖ and that g J_l is, on average, orthogonal to g. Write `residual_backward_ratio(L, s, c)`: "
-        "the expected ‖g_0‖ / ‖g_L‖. Can it vanish? What does s = 1/√L do to it?"
+        "A deep CNN's loss is NaN. You recorded every block's output, `acts` (a list of arrays, layer 0 first). "
+        "Write `first_nonfinite_layer(acts)`: the index of the first layer holding a NaN or an ±Inf anywhere "
+        "(any image, position or channel), or -1 if all are finite. That layer is where to start debugging."
     ),
-    checker=_check_q3,
-    hints=[
-        "Orthogonal vectors: ‖g + s g J‖² = ‖g‖² + s²‖g J‖² = (1 + s²c²)‖g‖².",
-        "Each block multiplies the squared norm by 1 + s²c²; after L blocks take the square root: (1 + s²c²)^(L/2).",
+    cases=_Q3_CASES,
+    mistakes=[
+        (_first_inf_only, "NaN counts too: an overflow often shows up first as Inf, but 0·Inf or Inf − Inf makes NaN, "
+                          "and a NaN may come first. np.isfinite catches both."),
+        (_first_nan_only, "±Inf counts too (an overflow): np.isfinite is False for NaN, +Inf and −Inf."),
+        (lambda acts: (lambda i: i + 1 if i >= 0 else -1)(_first_nonfinite_layer(acts)), "Off by one: layers are "
+                                                                                         "numbered from 0, like the list."),
+        (lambda acts: next((i for i in range(len(acts) - 1, -1, -1) if not np.all(np.isfinite(acts[i]))), -1),
+         "That is the *last* broken layer; once a layer is non-finite every later one usually is too. Debug the first."),
+        (lambda acts: next((i for i, a in enumerate(acts) if not np.all(np.isfinite(np.ravel(a)[:5]))), -1),
+         "Check every entry of a layer, not only the first few: one bad channel in one image is enough."),
     ],
-    reference=_residual_backward_ratio,
+    signature="first_nonfinite_layer(acts)",
+    reference=_first_nonfinite_layer,
+    hints=[
+        "np.isfinite(a) is False for NaN, +Inf and −Inf; np.all(...) over the whole array says whether a layer is clean.",
+        "Loop with enumerate over the layers and return the first index whose array is not all finite; -1 after the loop.",
+    ],
     explanation=(
-        "(1 + s²c²)^(L/2) ≥ 1: a residual stack cannot make the gradient vanish, but it can grow with depth. With "
-        "s = 1/√L it tends to e^(c²/2), bounded at any depth; this is why branch scaling (and zero-init branches) "
-        "keep very deep ResNets trainable."
+        "The first non-finite layer is where the computation broke (an overflow, a 0/0 in a normalisation, log of 0); "
+        "every later layer inherits it. jax.debug_nans and jax.experimental.checkify report the same thing for you, "
+        "at the operation level."
     ),
+    template="def first_nonfinite_layer(acts):\n    ...  # return a layer index, or -1",
 )
 
 

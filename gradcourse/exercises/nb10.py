@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ._core import Exercise, FunctionExercise, Sheet, Wrong, as_array, diagnose
+from ._core import Exercise, FunctionExercise, Sheet, as_array, diagnose
 
 __all__ = ["q1", "q2", "q3", "q4", "sheet"]
 
@@ -173,60 +173,40 @@ q3 = FunctionExercise(
 # --------------------------------------------------------------------------- q4: what scaling W_q, W_k does
 
 
-def _logit_scaling(c: float) -> tuple[float, float]:
-    """Scaling W_q and W_k by c > 0 scales s = q·k/√d by c² without QK-norm and leaves it unchanged with it."""
-    return (c * c, 1.0)
+def _logit_gap(T: int, p: float) -> float:
+    """One logit Δ above T − 1 equal others: top weight e^Δ / (e^Δ + T − 1) = p  ⇔  Δ = ln(p (T − 1) / (1 − p))."""
+    return math.log(p * (T - 1) / (1.0 - p))
 
 
-_Q4_CASES = (0.5, 2.0, 10.0)
-
-
-def _check_q4(fn: Callable) -> str | None:
-    if not callable(fn):
-        return f"Pass your function logit_scaling itself, not {type(fn).__name__}."
-    got = []
-    for c in _Q4_CASES:
-        value = fn(c)
-        try:
-            pair = tuple(float(x) for x in as_array(value, "Your pair").ravel())
-        except Wrong:
-            return f"Return a pair (factor without QK-norm, factor with QK-norm), got {type(value).__name__}."
-        if len(pair) != 2:
-            return f"Return a pair (factor without QK-norm, factor with QK-norm), got {len(pair)} values."
-        got.append(pair)
-    g = np.array(got)
-    c = np.array(_Q4_CASES)
-    want = np.stack([c**2, np.ones_like(c)], axis=1)
-    if np.allclose(g, want, rtol=1e-6):
-        return None
-    without, with_ = g[:, 0], g[:, 1]
-    if np.allclose(without, c, rtol=1e-6):
-        return "Without QK-norm both q = x W_q and k = x W_k scale by c, and the logit is their product: c · c = c²."
-    if np.allclose(without, c**2 / math.sqrt(2), rtol=1e-6) or np.allclose(without, c**4, rtol=1e-6):
-        return "The 1/√d_head is a fixed constant and q·k is bilinear: scaling both W_q and W_k by c gives c²."
-    if not np.allclose(without, c**2, rtol=1e-6):
-        return f"Your factor without QK-norm, {without[1]:.4g} at c = 2, is not right: write the logit as (c x W_q)·(c x W_k)/√d."
-    if np.allclose(with_, c**2, rtol=1e-6) or np.allclose(with_, c, rtol=1e-6):
-        return "LayerNorm is scale invariant: LN(c q) = LN(q) for c > 0 (up to ε), so with QK-norm the logits do not change."
-    return f"Your factor with QK-norm, {with_[1]:.4g} at c = 2, is not right: what is LN(c·q) for c > 0?"
-
-
-q4 = Exercise(
+q4 = FunctionExercise(
     name="q4",
     prompt=(
-        "An optimizer step happens to multiply both W_q and W_k of a head by c > 0. Write `logit_scaling(c)` returning "
-        "the pair (factor by which the attention logits change without QK-norm, factor with QK-norm)."
+        "When do growing logits become a problem? A query attends over T keys; one logit exceeds the other T − 1 "
+        "(equal) logits by a gap Δ. Write `logit_gap(T, p)`: the gap Δ at which the top key takes attention weight p "
+        "(e.g. p = 0.99: the softmax has collapsed onto one key and passes almost no gradient to the others). "
+        "Compare with the max-logit growth the notebook measured."
     ),
-    checker=_check_q4,
-    hints=[
-        "Without QK-norm, s = (x W_q)·(x W_k)/√d_head: how does each factor change?",
-        "With QK-norm, s = (γ_q ⊙ LN(x W_q))·(γ_k ⊙ LN(x W_k))/√d_head, and LN(c·y) = LN(y) for c > 0.",
+    cases=[(2, 0.9), (16, 0.99), (128, 0.99), (1024, 0.5), (64, 0.999)],
+    mistakes=[
+        (lambda T, p: math.log(p / (1 - p)), "Right for T = 2 only: the top key competes with T − 1 others, so "
+                                             "e^Δ = p (T − 1) / (1 − p)."),
+        (lambda T, p: math.log(p * T / (1 - p)), "The denominator sums e^Δ and the T − 1 *other* keys: "
+                                                 "e^Δ / (e^Δ + T − 1) = p."),
+        (lambda T, p: math.log10(p * (T - 1) / (1 - p)), "Softmax uses e^s: take the natural logarithm."),
+        (lambda T, p: p * (T - 1) / (1 - p), "That is e^Δ; the gap is its logarithm."),
     ],
-    reference=_logit_scaling,
+    signature="logit_gap(T, p)",
+    reference=_logit_gap,
+    hints=[
+        "Softmax weight of the top key: e^Δ / (e^Δ + (T − 1) e^0).",
+        "Solve e^Δ (1 − p) = p (T − 1) for Δ.",
+    ],
     explanation=(
-        "(c², 1): without QK-norm the logits are quadratic in the weight scale, so steady growth of ‖W_q‖ and ‖W_k‖ "
-        "compounds — what the high-learning-rate run shows. QK-norm makes the logits blind to the scale of W_q and W_k."
+        "Δ = ln(p (T − 1)/(1 − p)): only ≈ 9.4 for T = 128 and p = 0.99. Collapse needs a gap of order ln T plus a "
+        "few units, so logits that grow by orders of magnitude (as without QK-norm) saturate every head long before "
+        "they overflow; QK-norm's bound keeps them below that."
     ),
+    template="def logit_gap(T, p):\n    ...  # return Δ",
 )
 
 sheet = Sheet("Notebook 10: the transformer case", q1, q2, q3, q4)
