@@ -9,35 +9,36 @@ one into the ``step -> batch`` function that ``gc.train.fit`` takes: a fresh bat
   the two marked values. Predicting the mean, 1, gives MSE = Var(u₁ + u₂) = 1/6.
 * Copy task (Hochreiter & Schmidhuber 1997; Arjovsky et al. 2016): remember a string of symbols
   across a delay of T blanks and write it back after a delimiter.
+* ``sequence_task``: token sequences for a transformer (reverse / copy / sort a random string),
+  ``(tokens, targets, weights)`` for next-token prediction scored on the answer.
 """
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .validate import int_at_least, one_of
+
 __all__ = [
-    "ADDING_BASELINE_MSE", "adding_problem", "copy_task", "copy_baseline_xent", "stream", "Digits", "load_digits",
+    "ADDING_BASELINE_MSE", "adding_problem", "copy_task", "copy_baseline_xent", "sequence_task", "stream", "Digits",
+    "load_digits",
 ]
 
 ADDING_BASELINE_MSE = 1.0 / 6.0
 """MSE of always predicting 1 on the adding problem: Var(u₁ + u₂) = 2 · 1/12."""
 
 
-def _int_at_least(value: Any, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name}: expected an int >= {low}, got {value}")
-    return int(value)
+_int_at_least = int_at_least
 
 
 def _key(seed: Any) -> jax.Array:
     """A ``jax.random`` key from an int seed or a key (raw uint32 (2,) or typed)."""
-    if isinstance(seed, bool):
+    if isinstance(seed, (bool, np.bool_)):
         raise TypeError("seed: expected an int or a jax.random key, got bool")
     if isinstance(seed, (int, np.integer)):
         return jax.random.PRNGKey(int(seed))
@@ -166,3 +167,48 @@ def load_digits(*, test_fraction: float = 0.25, seed: int = 0) -> Digits:
     y = d.target.astype(np.int32)
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y)
     return Digits(x_tr, y_tr, x_te, y_te)
+
+
+# --------------------------------------------------------------------------- string tasks for a transformer
+
+
+_SEQUENCE_TASKS = ("reverse", "copy", "sort")
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
+def _sequence(key: jax.Array, task: str, batch: int, length: int, n_symbols: int):
+    # drawn 1-D and reshaped: faster to compile
+    symbols = jax.random.randint(key, (batch * length,), 1, n_symbols + 1).reshape(batch, length)
+    if task == "reverse":
+        answer = symbols[:, ::-1]
+    elif task == "sort":
+        answer = jnp.sort(symbols, axis=1)
+    else:
+        answer = symbols
+    sep = jnp.zeros((batch, 1), symbols.dtype)
+    seq = jnp.concatenate([symbols, sep, answer], axis=1).astype(jnp.int32)  # (B, 2·length + 1)
+    weights = (jnp.arange(2 * length) >= length).astype(jnp.float32)
+    return seq[:, :-1], seq[:, 1:], jnp.broadcast_to(weights, (batch, 2 * length))
+
+
+def sequence_task(
+    seed: Any, batch: int, *, task: Literal["reverse", "copy", "sort"] = "reverse", length: int = 8, n_symbols: int = 10
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """One batch ``(tokens, targets, weights)``, each (batch, 2·length), of a string task.
+
+    A sequence is ``length`` random symbols from 1..n_symbols, the separator 0, then the answer:
+    the symbols reversed (``task="reverse"``), copied (``"copy"``) or sorted (``"sort"``).
+    tokens = sequence[:-1], targets = sequence[1:] (next-token prediction), weights 1 on the
+    ``length`` answer positions. A model needs vocab = n_symbols + 1 and seq_len ≥ 2·length.
+    Guessing a uniform symbol costs log(n_symbols) nats per answer token. ``seed``: an int or a
+    ``jax.random`` key (pure JAX: use ``jax.random.fold_in(key, step)`` for a fresh batch per step).
+
+    >>> tokens, targets, weights = sequence_task(0, 2, length=3)
+    >>> tokens.shape, bool((targets[:, 3:] == tokens[:, 2::-1]).all()), weights[0].tolist()
+    ((2, 6), True, [0.0, 0.0, 0.0, 1.0, 1.0, 1.0])
+    """
+    one_of(task, "task", _SEQUENCE_TASKS)
+    batch = _int_at_least(batch, "batch", 1)
+    length = _int_at_least(length, "length", 1)
+    n_symbols = _int_at_least(n_symbols, "n_symbols", 1)
+    return _sequence(_key(seed), task, batch, length, n_symbols)

@@ -116,3 +116,25 @@ def test_load_digits():
 def test_bad_inputs(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_sequence_task():
+    x, y, w = data.sequence_task(0, 5, task="reverse", length=4, n_symbols=6)
+    assert x.shape == y.shape == w.shape == (5, 8) and x.dtype == jnp.int32
+    x, y, w = np.asarray(x), np.asarray(y), np.asarray(w)
+    symbols = x[:, :4]
+    assert symbols.min() >= 1 and symbols.max() <= 6 and np.all(x[:, 4] == 0)
+    np.testing.assert_array_equal(y[:, :-1], x[:, 1:])  # next-token targets
+    np.testing.assert_array_equal(y[:, 4:], symbols[:, ::-1])  # the answer, scored where w = 1
+    np.testing.assert_array_equal(w, np.tile([0, 0, 0, 0, 1, 1, 1, 1], (5, 1)))
+    xs, ys, _ = data.sequence_task(0, 5, task="sort", length=4, n_symbols=6)
+    np.testing.assert_array_equal(np.asarray(ys)[:, 4:], np.sort(np.asarray(xs)[:, :4], axis=1))
+    xc, yc, _ = data.sequence_task(jax.random.PRNGKey(0), 5, task="copy", length=4, n_symbols=6)
+    np.testing.assert_array_equal(np.asarray(yc)[:, 4:], np.asarray(xc)[:, :4])
+    np.testing.assert_array_equal(data.sequence_task(3, 5)[0], data.sequence_task(3, 5)[0])  # deterministic
+    with pytest.raises(ValueError, match="^task: expected one of 'reverse', 'copy', 'sort'"):
+        data.sequence_task(0, 5, task="shuffle")
+    with pytest.raises(TypeError, match="seed: expected an int or a jax.random key"):
+        data.sequence_task(0.5, 5)
+    with pytest.raises(ValueError, match="^length: expected an integer >= 1"):
+        data.sequence_task(0, 5, length=0)

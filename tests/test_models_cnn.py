@@ -1,4 +1,5 @@
 """gradcourse.models.cnn: shapes, the im2col convolution against lax, gradients, residual identity, validation."""
+
 import jax
 import jax.flatten_util
 import jax.numpy as jnp
@@ -9,7 +10,7 @@ from jax import lax
 import gradcourse as gc
 from gradcourse.models import cnn
 
-TINY = cnn.CNNConfig(depth=2, width=3, n_classes=4)
+TINY = cnn.Config(depth=2, width=3, n_classes=4)
 
 
 def _images(key, b=3, h=5, w=4, c=1):
@@ -20,24 +21,27 @@ def test_conv3x3_equals_lax_conv():
     h = _images(0, 2, 6, 5, 3)
     W = jax.random.normal(jax.random.PRNGKey(1), (3, 3, 3, 4))
     want = lax.conv_general_dilated(h, W, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
-    np.testing.assert_allclose(cnn.conv3x3(h, W), want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(cnn._conv3x3(h, W), want, rtol=1e-5, atol=1e-5)
 
 
 def test_stride_two_stem_equals_strided_lax_conv():
-    cfg = cnn.CNNConfig(depth=1, width=4, stem_stride=2)
+    cfg = cnn.Config(depth=1, width=4, stem_stride=2)
     p = cnn.init(jax.random.PRNGKey(0), cfg)
     x = _images(2, 2, 8, 8, 1)
-    hs, _ = cnn.activations(p, cfg, x)
-    want = lax.conv_general_dilated(x, p["stem"]["W"], (2, 2), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    hs, _ = cnn.states(p, cfg, x)
+    want = lax.conv_general_dilated(
+        x, p["stem"]["W"], (2, 2), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
     np.testing.assert_allclose(hs[0], want + p["stem"]["b"], rtol=1e-5, atol=1e-5)
     assert hs.shape == (2, 2, 4, 4, 4)
 
 
 @pytest.mark.parametrize(
-    "residual, norm, init", [(False, None, "pytorch"), (False, "batch", "he_normal"), (True, "layer", "he_normal"), (True, "batch", "pytorch")]
+    "residual, norm, init",
+    [(False, None, "pytorch"), (False, "batch", "he_normal"), (True, "layer", "he_normal"), (True, "batch", "pytorch")],
 )
 def test_shapes(residual, norm, init):
-    cfg = cnn.CNNConfig(depth=3, width=5, residual=residual, norm=norm, init=init, n_classes=7)
+    cfg = cnn.Config(depth=3, width=5, residual=residual, norm=norm, init=init, n_classes=7)
     p = cnn.init(jax.random.PRNGKey(0), cfg)
     assert p["blocks"]["W"].shape == (3, 3, 3, 5, 5) and p["blocks"]["b"].shape == (3, 5)
     assert p["stem"]["W"].shape == (3, 3, 1, 5) and p["head"]["W"].shape == (5, 7)
@@ -45,7 +49,7 @@ def test_shapes(residual, norm, init):
     assert ("out_norm" in p) == (residual and norm is not None)
     x = _images(1, 4, 4, 4)
     assert cnn.apply(p, cfg, x).shape == (4, 7)
-    hs, acts = cnn.activations(p, cfg, x)
+    hs, acts = cnn.states(p, cfg, x)
     assert hs.shape == (4, 4, 4, 4, 5) and acts.shape == (3, 4, 4, 4, 5)
     y = jnp.array([0, 1, 2, 6])
     assert cnn.loss(p, cfg, (x, y)).shape == () and 0 <= float(cnn.accuracy(p, cfg, (x, y))) <= 1
@@ -55,18 +59,25 @@ def test_shapes(residual, norm, init):
 
 
 def test_init_statistics():
-    cfg = cnn.CNNConfig(depth=4, width=32)
+    cfg = cnn.Config(depth=4, width=32)
     p = cnn.init(jax.random.PRNGKey(0), cfg)
     fan_in = 9 * 32
     assert abs(float(jnp.var(p["blocks"]["W"])) * fan_in / 2 - 1) < 0.05  # He: Var = 2 / fan_in
     assert float(jnp.abs(p["blocks"]["b"]).max()) == 0
-    pt = cnn.init(jax.random.PRNGKey(0), cfg._replace(init="pytorch"))
+    pt = cnn.init(jax.random.PRNGKey(0), cfg.replace(init="pytorch"))
     bound = 1 / np.sqrt(fan_in)
     assert float(jnp.abs(pt["blocks"]["W"]).max()) <= bound and float(jnp.abs(pt["blocks"]["b"]).max()) <= bound
     assert abs(float(jnp.var(pt["blocks"]["W"])) * 3 * fan_in - 1) < 0.05  # kaiming_uniform(a=sqrt(5))
 
 
-@pytest.mark.parametrize("cfg", [TINY, TINY._replace(residual=True, norm="batch"), TINY._replace(residual=True, norm="layer", activation="tanh", init="pytorch")])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        TINY,
+        TINY.replace(residual=True, norm="batch"),
+        TINY.replace(residual=True, norm="layer", activation="tanh", init="pytorch"),
+    ],
+)
 def test_gradients_match_jacfwd_and_finite_differences(cfg):
     jax.config.update("jax_enable_x64", True)
     try:
@@ -89,36 +100,38 @@ def test_gradients_match_jacfwd_and_finite_differences(cfg):
 
 @pytest.mark.parametrize("norm", [None, "batch"])
 def test_residual_with_zero_branch_is_identity(norm):
-    cfg = cnn.CNNConfig(depth=5, width=4, residual=True, norm=norm)
+    cfg = cnn.Config(depth=5, width=4, residual=True, norm=norm)
     p = cnn.init(jax.random.PRNGKey(0), cfg)
     p["blocks"]["W"] = jnp.zeros_like(p["blocks"]["W"])
     x = _images(5, 2, 4, 4)
-    hs, _ = cnn.activations(p, cfg, x)
+    hs, _ = cnn.states(p, cfg, x)
     for l in range(1, 6):
         np.testing.assert_array_equal(hs[l], hs[0])
     # and branch_scale = 0 gives the same whatever the weights
-    cfg0 = cfg._replace(branch_scale=0.0)
+    cfg0 = cfg.replace(branch_scale=0.0)
     p0 = cnn.init(jax.random.PRNGKey(1), cfg0)
-    hs0, _ = cnn.activations(p0, cfg0, x)
+    hs0, _ = cnn.states(p0, cfg0, x)
     np.testing.assert_array_equal(hs0[-1], hs0[0])
 
 
 def test_branch_scale_one_over_sqrt_depth():
-    cfg = cnn.CNNConfig(depth=4, width=3, residual=True, branch_scale="1/sqrt(L)")
+    cfg = cnn.Config(depth=4, width=3, residual=True, branch_scale="1/sqrt(L)")
     p = cnn.init(jax.random.PRNGKey(0), cfg)
     x = _images(6, 2, 4, 4)
-    hs, acts = cnn.activations(p, cfg, x)
-    branch = cnn.conv3x3(acts[0], p["blocks"]["W"][0], p["blocks"]["b"][0])
+    hs, acts = cnn.states(p, cfg, x)
+    branch = cnn._conv3x3(acts[0], p["blocks"]["W"][0], p["blocks"]["b"][0])
     np.testing.assert_allclose(hs[1], hs[0] + 0.5 * branch, rtol=1e-5, atol=1e-6)
 
 
 def test_plain_block_formula():
-    cfg = cnn.CNNConfig(depth=2, width=3, norm="batch")
+    cfg = cnn.Config(depth=2, width=3, norm="batch")
     p = cnn.init(jax.random.PRNGKey(0), cfg)
     x = _images(7, 4, 4, 4)
-    hs, acts = cnn.activations(p, cfg, x)
+    hs, acts = cnn.states(p, cfg, x)
     b = p["blocks"]
-    want = jax.nn.relu(gc.layers.batch_norm(cnn.conv3x3(hs[0], b["W"][0], b["b"][0]), b["scale"][0], b["shift"][0]))
+    want = jax.nn.relu(
+        gc.layers.batch_normalize(cnn._conv3x3(hs[0], b["W"][0], b["b"][0]), b["scale"][0], b["shift"][0])
+    )
     np.testing.assert_allclose(hs[1], want, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(hs[1:], acts)
 
@@ -126,11 +139,39 @@ def test_plain_block_formula():
 def test_works_with_fit():
     import optax
 
-    cfg = cnn.CNNConfig(depth=3, width=4, residual=True, norm="batch", stem_stride=2)
+    cfg = cnn.Config(depth=3, width=4, residual=True, norm="batch", stem_stride=2)
     p = cnn.init(jax.random.PRNGKey(0), cfg)
     x, y = _images(8, 16, 8, 8), jnp.arange(16) % 10
-    h = gc.train.fit(lambda q, b: cnn.loss(q, cfg, b), p, optax.adam(1e-2), (x, y), 10, stacked=("blocks",), progress=False)
+    h = gc.train.fit(
+        lambda q, b: cnn.loss(q, cfg, b), p, optax.adam(1e-2), (x, y), 10, stacked=("blocks",), progress=False
+    )
     assert h.grad_norms["blocks/W"].shape == (10, 3) and h.loss[-1] < h.loss[0]
+
+
+@pytest.mark.parametrize(
+    "change, exc, match",
+    [
+        ({"depth": 0}, ValueError, "^depth: expected a positive integer, got 0"),
+        ({"width": 2.0}, TypeError, "^width: "),
+        ({"depth": True}, TypeError, "^depth: "),
+        ({"residual": 1}, TypeError, "^residual: "),
+        ({"norm": "group"}, ValueError, "^norm: expected one of None, 'batch', 'layer'"),
+        ({"activation": "swishy"}, ValueError, "^activation: "),
+        ({"branch_scale": -1.0}, ValueError, "^branch_scale: "),
+        ({"branch_scale": "1/L"}, ValueError, "^branch_scale: "),
+        ({"init": "glorot"}, ValueError, "^init: "),
+        ({"stem_stride": 3}, ValueError, "^stem_stride: "),
+    ],
+)
+def test_config_validation_names_the_field(change, exc, match):
+    with pytest.raises(exc, match=match):
+        TINY.replace(**change)
+
+
+def test_config_is_frozen_and_hashable():
+    assert TINY.replace(depth=np.int64(2)) == TINY and hash(TINY.replace(depth=np.int64(2))) == hash(TINY)
+    with pytest.raises(AttributeError):
+        TINY.depth = 3
 
 
 def test_validation():
@@ -138,22 +179,8 @@ def test_validation():
     x = _images(0, 2, 4, 4)
     with pytest.raises(TypeError, match="config"):
         cnn.init(jax.random.PRNGKey(0), {"depth": 2})
-    with pytest.raises(ValueError, match="config.depth"):
-        cnn.init(jax.random.PRNGKey(0), TINY._replace(depth=0))
-    with pytest.raises(TypeError, match="config.width"):
-        cnn.init(jax.random.PRNGKey(0), TINY._replace(width=2.0))
-    with pytest.raises(ValueError, match="config.norm"):
-        cnn.init(jax.random.PRNGKey(0), TINY._replace(norm="group"))
-    with pytest.raises(ValueError, match="config.activation"):
-        cnn.init(jax.random.PRNGKey(0), TINY._replace(activation="swishy"))
-    with pytest.raises(ValueError, match="config.branch_scale"):
-        cnn.init(jax.random.PRNGKey(0), TINY._replace(branch_scale=-1.0))
-    with pytest.raises(ValueError, match="config.branch_scale"):
-        cnn.init(jax.random.PRNGKey(0), TINY._replace(branch_scale="1/L"))
-    with pytest.raises(ValueError, match="config.init"):
-        cnn.init(jax.random.PRNGKey(0), TINY._replace(init="glorot"))
-    with pytest.raises(ValueError, match="config.stem_stride"):
-        cnn.init(jax.random.PRNGKey(0), TINY._replace(stem_stride=3))
+    with pytest.raises(TypeError, match="key"):
+        cnn.init(0, TINY)
     with pytest.raises(ValueError, match="images"):
         cnn.apply(p, TINY, jnp.zeros((2, 4, 4)))
     with pytest.raises(ValueError, match="images"):
@@ -161,7 +188,7 @@ def test_validation():
     with pytest.raises(TypeError, match="images"):
         cnn.apply(p, TINY, jnp.zeros((2, 4, 4, 1), jnp.int32))
     with pytest.raises(ValueError, match="params"):
-        cnn.apply(p, TINY._replace(depth=3), x)
+        cnn.apply(p, TINY.replace(depth=3), x)
     with pytest.raises(ValueError, match="params"):
         cnn.apply({"W": 1}, TINY, x)
     with pytest.raises(TypeError, match="batch"):
@@ -172,5 +199,7 @@ def test_validation():
         cnn.accuracy(p, TINY, (x, jnp.zeros((3,), jnp.int32)))
 
 
-def test_exported_from_models():
-    assert gc.models.cnn_init is cnn.cnn_init and gc.models.CNNConfig is cnn.CNNConfig
+def test_models_package_exports_the_families():
+    assert gc.models.__all__ == ["cnn", "rnn", "transformer"]
+    for family in (gc.models.cnn, gc.models.rnn, gc.models.transformer):
+        assert {"Config", "init", "apply", "loss", "states"} <= set(family.__all__)

@@ -1,4 +1,9 @@
-"""gradcourse.models.rnn: shapes, cell equations, gradients vs jacfwd / finite differences, inits."""
+"""gradcourse.models.rnn: the model contract, cell equations, gradients vs jacfwd / finite differences, inits.
+
+Cheap on purpose: most tests share the configs of ``CFG`` and inputs of shape (2, 6, 3), so the jitted
+``states`` / ``apply`` / ``hidden_state_grads`` compile once per cell and are reused across tests.
+"""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,117 +13,119 @@ import pytest
 import gradcourse as gc
 from gradcourse.models import rnn
 
-jax.config.update("jax_enable_x64", False)
-
 CELLS = ["rnn", "linear", "lstm", "gru"]
+CFG = {cell: rnn.Config(cell=cell, n_in=3, n_hidden=5, n_out=2) for cell in CELLS}
+XS = jax.random.normal(jax.random.PRNGKey(1), (2, 6, 3))
+Y = jnp.array([[0.3, -0.1], [1.0, 0.5]])
 
 
-def _setup(cell, n_in=3, n=5, n_out=2, batch=2, T=6, seed=0, **kw):
-    k1, k2 = jax.random.split(jax.random.PRNGKey(seed))
-    params = rnn.init_rnn(k1, cell, n_in, n, n_out, **kw)
-    xs = jax.random.normal(k2, (batch, T, n_in))
-    return params, xs
-
-
-def test_package_reexports():
-    assert gc.models.unroll is rnn.unroll
-    assert "hidden_state_grads" in gc.models.__all__
+def _params(cell, seed=0):
+    return rnn.init(jax.random.PRNGKey(seed), CFG[cell])
 
 
 @pytest.mark.parametrize("cell,k", [("rnn", 1), ("linear", 1), ("lstm", 4), ("gru", 3)])
 def test_shapes(cell, k):
-    params, xs = _setup(cell)
+    cfg, params = CFG[cell], _params(cell)
     assert params["cell"]["W_x"].shape == (3, k * 5)
     assert params["cell"]["W_h"].shape == (5, k * 5)
     assert params["cell"]["b"].shape == (k * 5,)
     assert params["readout"]["W"].shape == (5, 2)
-    assert rnn.unroll(cell, params, xs).shape == (7, 2, 5)
-    assert rnn.apply_rnn(cell, params, xs).shape == (2, 2)
-    assert rnn.apply_rnn(cell, params, xs, all_steps=True).shape == (2, 6, 2)
-    assert rnn.apply_rnn(cell, params["cell"], xs).shape == (2, 5)
-    assert rnn.state_jacobian_norms(cell, params, xs).shape == (2, 7)
+    assert rnn.states(params, cfg, XS).shape == (7, 2, 5)
+    assert rnn.apply(params, cfg, XS).shape == (2, 2)
+    assert rnn.loss(params, cfg, (XS, Y)).shape == ()
+    assert rnn.state_jacobian_norms(params, cfg, XS).shape == (2, 7)
+    if cell == "gru":  # the other output modes, once
+        every = rnn.Config(cell="gru", n_in=3, n_hidden=5, n_out=2, output="all")
+        assert rnn.apply(params, every, XS).shape == (2, 6, 2)
+        bare = rnn.Config(cell="gru", n_in=3, n_hidden=5, n_out=None)
+        p0 = rnn.init(jax.random.PRNGKey(0), bare)
+        assert set(p0) == {"cell"} and rnn.apply(p0, bare, XS).shape == (2, 5)
+        np.testing.assert_array_equal(rnn.apply(p0, bare, XS), rnn.states(p0, bare, XS)[-1])
 
 
 def test_elman_equation_by_hand():
-    params, xs = _setup("rnn")
+    params = _params("rnn")
     p = params["cell"]
     h = jnp.zeros((2, 5))
     hs = [h]
-    for t in range(xs.shape[1]):
-        h = jnp.tanh(xs[:, t] @ p["W_x"] + h @ p["W_h"] + p["b"])
+    for t in range(XS.shape[1]):
+        h = jnp.tanh(XS[:, t] @ p["W_x"] + h @ p["W_h"] + p["b"])
         hs.append(h)
-    np.testing.assert_allclose(rnn.unroll("rnn", params, xs), jnp.stack(hs), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rnn.states(params, CFG["rnn"], XS), jnp.stack(hs), rtol=1e-5, atol=1e-6)
+    out = rnn.apply(params, CFG["rnn"], XS)
+    np.testing.assert_allclose(out, h @ params["readout"]["W"] + params["readout"]["b"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rnn.loss(params, CFG["rnn"], (XS, Y)), jnp.mean((out - Y) ** 2), rtol=1e-6)
 
 
 def test_lstm_and_gru_equations_by_hand():
-    params, xs = _setup("lstm")
-    p, n = params["cell"], 5
+    params, n = _params("lstm"), 5
+    p = params["cell"]
     h = c = jnp.zeros((2, n))
-    for t in range(xs.shape[1]):
-        z = xs[:, t] @ p["W_x"] + h @ p["W_h"] + p["b"]
+    for t in range(XS.shape[1]):
+        z = XS[:, t] @ p["W_x"] + h @ p["W_h"] + p["b"]
         i, f, g, o = z[:, :n], z[:, n : 2 * n], z[:, 2 * n : 3 * n], z[:, 3 * n :]
         c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
         h = jax.nn.sigmoid(o) * jnp.tanh(c)
-    np.testing.assert_allclose(rnn.unroll("lstm", params, xs)[-1], h, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rnn.states(params, CFG["lstm"], XS)[-1], h, rtol=1e-5, atol=1e-6)
 
-    params, xs = _setup("gru")
+    params = _params("gru")
     p = params["cell"]
     h = jnp.zeros((2, n))
-    for t in range(xs.shape[1]):
-        zx = xs[:, t] @ p["W_x"] + p["b"]
+    for t in range(XS.shape[1]):
+        zx = XS[:, t] @ p["W_x"] + p["b"]
         z = jax.nn.sigmoid(zx[:, :n] + h @ p["W_h"][:, :n])
         r = jax.nn.sigmoid(zx[:, n : 2 * n] + h @ p["W_h"][:, n : 2 * n])
         cand = jnp.tanh(zx[:, 2 * n :] + (r * h) @ p["W_h"][:, 2 * n :])
         h = z * h + (1 - z) * cand
-    np.testing.assert_allclose(rnn.unroll("gru", params, xs)[-1], h, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rnn.states(params, CFG["gru"], XS)[-1], h, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_hidden_state_grads_match_jacfwd(cell):
-    """∂L/∂h_t from the perturbation trick equals the chain rule from jacfwd of h_T w.r.t. h_t."""
-    params, xs = _setup(cell, batch=1, T=5, n_out=1)
-    target = jnp.array([0.3])
-    loss = lambda out: jnp.sum((out[:, 0] - target) ** 2)  # noqa: E731
-    g = rnn.hidden_state_grads(cell, params, xs, loss)
-    assert g.shape == (6, 1, 5)
+    """∂loss/∂h_t from the perturbation trick equals the chain rule through the model's own loss."""
+    cfg, params = CFG[cell], _params(cell)
+    g = rnn.hidden_state_grads(params, cfg, (XS, Y))
+    assert g.shape == (7, 2, 5)
     # t = 0: gradient w.r.t. h0 directly
-    g0 = jax.grad(lambda h0: loss(rnn.apply_rnn(cell, params, xs, h0=h0)))(jnp.zeros((1, 5)))
+    g0 = jax.grad(lambda h0: _loss_h0(params, cfg, XS, Y, h0))(jnp.zeros((2, 5)))
     np.testing.assert_allclose(g[0], g0, rtol=1e-4, atol=1e-6)
-    # last step: dL/dh_T = 2 (y - target) W_out^T
-    out = rnn.apply_rnn(cell, params, xs)
-    want = 2 * (out[:, 0] - target)[:, None] * params["readout"]["W"][:, 0][None]
+    # last step: d mean((y - target)^2) / dh_T = 2 (y - target) W_out^T / (batch · n_out)
+    out = rnn.apply(params, cfg, XS)
+    want = 2 * (out - Y) @ params["readout"]["W"].T / Y.size
     np.testing.assert_allclose(g[-1], want, rtol=1e-4, atol=1e-6)
-    # middle step, for Elman/GRU (state = h): restart the recurrence from h_t
+    # middle step, for Elman/GRU (state = h): restart the recurrence from h_t (tail of length 4)
     if cell != "lstm":
         t = 2
-        hs = rnn.unroll(cell, params, xs)
-        tail = lambda h: loss(rnn.apply_rnn(cell, params, xs[:, t:], h0=h))  # noqa: E731
+        hs = rnn.states(params, cfg, XS)
+        tail = lambda h: _loss_h0(params, cfg, XS[:, t:], Y, h)  # noqa: E731
         np.testing.assert_allclose(g[t], jax.grad(tail)(hs[t]), rtol=1e-4, atol=1e-6)
 
 
+def _loss_h0(params, cfg, xs, y, h0):
+    return jnp.mean((rnn.apply(params, cfg, xs, h0=h0) - y) ** 2)
+
+
 def test_hidden_state_grads_finite_differences():
-    params, xs = _setup("gru", batch=1, T=4, n_out=1)
-    params = jax.tree_util.tree_map(lambda a: a.astype(jnp.float32), params)
-    loss = lambda out: jnp.sum(out**2)  # noqa: E731
-    g = rnn.hidden_state_grads("gru", params, xs, loss)
-    h0 = jnp.zeros((1, 5))
+    cfg, params = CFG["gru"], _params("gru")
+    g = rnn.hidden_state_grads(params, cfg, (XS, Y))
+    h0 = jnp.zeros((2, 5))
     eps = 1e-2
     for i in range(5):
-        d = jnp.zeros((1, 5)).at[0, i].set(eps)
-        fd = (loss(rnn.apply_rnn("gru", params, xs, h0=h0 + d)) - loss(rnn.apply_rnn("gru", params, xs, h0=h0 - d))) / (2 * eps)
+        d = jnp.zeros((2, 5)).at[0, i].set(eps)
+        fd = (_loss_h0(params, cfg, XS, Y, h0 + d) - _loss_h0(params, cfg, XS, Y, h0 - d)) / (2 * eps)
         np.testing.assert_allclose(g[0, 0, i], fd, rtol=2e-2, atol=1e-4)
 
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_state_jacobian_norms_vs_jacfwd(cell):
-    params, xs = _setup(cell, batch=2, T=4)
-    norms = rnn.state_jacobian_norms(cell, params, xs)
+    cfg, params = CFG[cell], _params(cell)
+    norms = rnn.state_jacobian_norms(params, cfg, XS)
     for b in range(2):
-        f = lambda h: rnn.unroll(cell, params, xs[b : b + 1], h0=h[None])[-1, 0]  # noqa: E731
+        f = lambda h, b=b: rnn.states(params, cfg, XS[b : b + 1], h0=h[None])[-1, 0]  # noqa: E731
         J = jax.jacfwd(f)(jnp.zeros(5))
         np.testing.assert_allclose(norms[b, -1], np.linalg.norm(np.asarray(J), 2), rtol=1e-4)
     np.testing.assert_allclose(norms[:, 0], 1.0, rtol=1e-5)
-    probe = rnn.state_jacobian_norms(cell, params, xs, method="jvp")
+    probe = rnn.state_jacobian_norms(params, cfg, XS, method="jvp")
     assert probe.shape == norms.shape
     assert np.all(np.asarray(probe) <= np.asarray(norms) * (1 + 1e-4))
 
@@ -126,92 +133,107 @@ def test_state_jacobian_norms_vs_jacfwd(cell):
 def test_linear_orthogonal_norm_is_exactly_rho_power_T():
     T, n = 20, 16
     for rho in (0.9, 1.0, 1.1):
-        p = rnn.init_cell(jax.random.PRNGKey(1), "linear", 1, n, recurrent_init="orthogonal", scale=rho)
-        norms = rnn.state_jacobian_norms("linear", p, jnp.zeros((1, T, 1)))[0]
+        cfg = rnn.Config(cell="linear", n_in=1, n_hidden=n, n_out=None, recurrent_init="orthogonal", scale=rho)
+        p = rnn.init(jax.random.PRNGKey(1), cfg)
+        norms = rnn.state_jacobian_norms(p, cfg, jnp.zeros((1, T, 1)))[0]
         np.testing.assert_allclose(norms, rho ** np.arange(T + 1), rtol=1e-4)
-        probe = rnn.state_jacobian_norms("linear", p, jnp.zeros((1, T, 1)), method="jvp")[0]
+        probe = rnn.state_jacobian_norms(p, cfg, jnp.zeros((1, T, 1)), method="jvp")[0]
         np.testing.assert_allclose(probe, rho ** np.arange(T + 1), rtol=1e-4)
+
+
+def _w_h(key, **kw):
+    return rnn.init(key, rnn.Config(n_in=2, n_out=None, **kw))["cell"]["W_h"]
 
 
 def test_recurrent_inits():
     n = 64
     key = jax.random.PRNGKey(0)
-    p = rnn.init_cell(key, "rnn", 2, n, recurrent_init="orthogonal", scale=0.5)
-    np.testing.assert_allclose(p["W_h"] @ p["W_h"].T, 0.25 * np.eye(n), atol=1e-5)
-    p = rnn.init_cell(key, "rnn", 2, n, recurrent_init="identity")
-    np.testing.assert_array_equal(p["W_h"], np.eye(n))
-    p = rnn.init_cell(key, "rnn", 2, n, spectral_radius=1.3)
-    assert abs(rnn.spectral_radius(p["W_h"]) - 1.3) < 1e-4
-    p = rnn.init_cell(key, "rnn", 2, n, scale=1.0)  # circular law: radius ≈ scale
-    assert abs(rnn.spectral_radius(p["W_h"]) - 1.0) < 0.25
-    p = rnn.init_cell(key, "rnn", 2, n, recurrent_init=jax.nn.initializers.zeros)
-    assert float(jnp.abs(p["W_h"]).max()) == 0.0
-    p = rnn.init_cell(key, "gru", 2, 8)  # orthogonal blocks by default
+    rho = lambda W: np.max(np.abs(np.linalg.eigvals(np.asarray(W, np.float64))))  # noqa: E731
+    W = _w_h(key, n_hidden=n, recurrent_init="orthogonal", scale=0.5)
+    np.testing.assert_allclose(W @ W.T, 0.25 * np.eye(n), atol=1e-5)
+    np.testing.assert_array_equal(_w_h(key, n_hidden=n, recurrent_init="identity"), np.eye(n))
+    assert abs(rho(_w_h(key, n_hidden=n, spectral_radius=1.3)) - 1.3) < 1e-4
+    assert abs(rho(_w_h(key, n_hidden=n, scale=1.0)) - 1.0) < 0.25  # circular law: radius ≈ scale
+    assert float(jnp.abs(_w_h(key, n_hidden=n, recurrent_init=jax.nn.initializers.zeros)).max()) == 0.0
+    W = _w_h(key, cell="gru", n_hidden=8)  # orthogonal blocks by default
     for blk in range(3):
-        W = p["W_h"][:, 8 * blk : 8 * (blk + 1)]
-        np.testing.assert_allclose(W @ W.T, np.eye(8), atol=1e-5)
+        B = W[:, 8 * blk : 8 * (blk + 1)]
+        np.testing.assert_allclose(B @ B.T, np.eye(8), atol=1e-5)
+    # the readout draws from its own key: with n_out=None the cell uses the key itself
+    with_readout = rnn.init(key, rnn.Config(n_in=2, n_hidden=n, n_out=1))
+    np.testing.assert_array_equal(with_readout["cell"]["W_h"], _w_h(jax.random.split(key)[0], n_hidden=n))
 
 
 def test_lstm_forget_bias():
-    p = rnn.init_cell(jax.random.PRNGKey(0), "lstm", 2, 4)
-    np.testing.assert_array_equal(p["b"], np.r_[np.zeros(4), np.ones(4), np.zeros(8)])
-    p = rnn.init_cell(jax.random.PRNGKey(0), "lstm", 2, 4, forget_bias=0.0)
-    np.testing.assert_array_equal(p["b"], np.zeros(16))
+    b = lambda **kw: rnn.init(jax.random.PRNGKey(0), rnn.Config(cell="lstm", n_in=2, n_hidden=4, **kw))["cell"]["b"]  # noqa: E731
+    np.testing.assert_array_equal(b(), np.r_[np.zeros(4), np.ones(4), np.zeros(8)])
+    np.testing.assert_array_equal(b(forget_bias=0.0), np.zeros(16))
 
 
-def test_losses_train_with_optax():
+def test_losses_train_with_fit():
     from gradcourse.data import adding_problem, copy_task
 
-    params, _ = _setup("gru", n_in=2, n=8, n_out=1)
-    loss_fn = rnn.rnn_mse_loss("gru")
+    cfg = rnn.Config(cell="gru", n_in=2, n_hidden=8, n_out=1)
+    params = rnn.init(jax.random.PRNGKey(0), cfg)
     batch = adding_problem(0, 8, 16)
-    opt = optax.adam(1e-2)
-    state = opt.init(params)
-    l0 = loss_fn(params, batch)
-
-    @jax.jit
-    def step(params, state):
-        g = jax.grad(loss_fn)(params, batch)
-        u, state = opt.update(g, state, params)
-        return optax.apply_updates(params, u), state
-
-    for _ in range(30):
-        params, state = step(params, state)
-    assert loss_fn(params, batch) < 0.5 * l0
+    np.testing.assert_allclose(
+        rnn.loss(params, cfg, batch), jnp.mean((rnn.apply(params, cfg, batch[0])[:, 0] - batch[1]) ** 2), rtol=1e-6
+    )
+    h = gc.train.fit(lambda p, b: rnn.loss(p, cfg, b), params, optax.adam(1e-2), batch, 30, progress=False)
+    assert h.loss[-1] < 0.5 * h.loss[0]
     xs, labels = copy_task(0, 3, 4, n_symbols=4, length=2)
-    p = rnn.init_rnn(jax.random.PRNGKey(0), "lstm", 6, 8, 6)
-    xent = rnn.rnn_xent_loss("lstm")(p, (xs, labels))
-    assert np.isfinite(float(xent)) and abs(float(xent) - np.log(6)) < 0.5
+    tag = rnn.Config(cell="lstm", n_in=6, n_hidden=8, n_out=6, output="all")
+    p = rnn.init(jax.random.PRNGKey(0), tag)
+    xent = rnn.loss(p, tag, (xs, labels))
+    logp = jax.nn.log_softmax(rnn.apply(p, tag, xs), axis=-1)
+    want = -np.mean(np.take_along_axis(np.asarray(logp), np.asarray(labels)[..., None], axis=-1))
+    np.testing.assert_allclose(xent, want, rtol=1e-5)
+    assert abs(float(xent) - np.log(6)) < 0.5
+
+
+@pytest.mark.parametrize(
+    "change, exc, match",
+    [
+        ({"cell": "transformer"}, ValueError, "^cell: expected one of 'rnn', 'linear', 'lstm', 'gru'"),
+        ({"n_hidden": 0}, ValueError, "^n_hidden: expected a positive integer, got 0"),
+        ({"n_in": 2.0}, TypeError, "^n_in: "),
+        ({"n_out": -1}, ValueError, "^n_out: "),
+        ({"output": "first"}, ValueError, "^output: "),
+        ({"recurrent_init": "glorot"}, ValueError, "^recurrent_init: "),
+        ({"scale": -1.0}, ValueError, "^scale: "),
+        ({"forget_bias": "1"}, TypeError, "^forget_bias: "),
+        ({"cell": "lstm", "spectral_radius": 1.0}, ValueError, "^spectral_radius: "),
+    ],
+)
+def test_config_validation_names_the_field(change, exc, match):
+    with pytest.raises(exc, match=match):
+        rnn.Config(**change)
 
 
 def test_bad_inputs():
-    params, xs = _setup("rnn")
-    with pytest.raises(ValueError, match="cell"):
-        rnn.init_cell(jax.random.PRNGKey(0), "transformer", 2, 4)
-    with pytest.raises(TypeError, match="cell"):
-        rnn.unroll(3, params, xs)
-    with pytest.raises(ValueError, match="n_hidden"):
-        rnn.init_cell(jax.random.PRNGKey(0), "rnn", 2, 0)
-    with pytest.raises(ValueError, match="recurrent_init"):
-        rnn.init_cell(jax.random.PRNGKey(0), "rnn", 2, 4, recurrent_init="glorot")
-    with pytest.raises(ValueError, match="spectral_radius"):
-        rnn.init_cell(jax.random.PRNGKey(0), "lstm", 2, 4, spectral_radius=1.0)
+    cfg, params = CFG["rnn"], _params("rnn")
+    with pytest.raises(TypeError, match="config"):
+        rnn.states(params, "rnn", XS)
+    with pytest.raises(TypeError, match="key"):
+        rnn.init(0, cfg)
     with pytest.raises(ValueError, match="xs"):
-        rnn.unroll("rnn", params, xs[0])
+        rnn.states(params, cfg, XS[0])
     with pytest.raises(ValueError, match="n_in"):
-        rnn.unroll("rnn", params, jnp.zeros((2, 6, 4)))
+        rnn.states(params, cfg, jnp.zeros((2, 6, 4)))
     with pytest.raises(TypeError, match="xs"):
-        rnn.unroll("rnn", params, jnp.zeros((2, 6, 3), jnp.int32))
+        rnn.states(params, cfg, jnp.zeros((2, 6, 3), jnp.int32))
     with pytest.raises(ValueError, match="h0"):
-        rnn.unroll("rnn", params, xs, h0=jnp.zeros((2, 4)))
+        rnn.states(params, cfg, XS, h0=jnp.zeros((2, 4)))
+    with pytest.raises(TypeError, match="params"):
+        rnn.states({"W_x": 1}, cfg, XS)
     with pytest.raises(ValueError, match="params"):
-        rnn.unroll("rnn", {"W_x": 1}, xs)
-    with pytest.raises(ValueError, match="scalar"):
-        rnn.hidden_state_grads("rnn", params, xs, lambda out: out)
+        rnn.states(_params("gru"), cfg, XS)
+    with pytest.raises(ValueError, match="readout"):
+        rnn.apply({"cell": params["cell"]}, cfg, XS)
+    with pytest.raises(TypeError, match="batch"):
+        rnn.loss(params, cfg, XS)
     with pytest.raises(ValueError, match="method"):
-        rnn.state_jacobian_norms("rnn", params, xs, method="svd")
-    with pytest.raises(ValueError, match="square"):
-        rnn.spectral_radius(np.zeros((2, 3)))
+        rnn.state_jacobian_norms(params, cfg, XS, method="svd")
 
 
 def test_power_norm_bounds():
@@ -241,7 +263,10 @@ def test_compare_runs_plot():
         def __init__(self, loss, grad, stopped_at=None):
             self.loss, self.grad_norm, self.stopped_at = np.asarray(loss), np.asarray(grad), stopped_at
 
-    runs = {"a": Run(np.linspace(1, 0.1, 50), np.ones(50)), "b": Run([1.0, 5.0, 50.0], [2.0, 20.0, 200.0], stopped_at=3)}
+    runs = {
+        "a": Run(np.linspace(1, 0.1, 50), np.ones(50)),
+        "b": Run([1.0, 5.0, 50.0], [2.0, 20.0, 200.0], stopped_at=3),
+    }
     fig, axes = gc.plot.compare_runs(runs, baseline=1 / 6, clip=1.0, smooth=5, loss_ylim=(1e-2, 10))
     assert len(axes) == 2 and axes[0].get_yscale() == "log"
     assert axes[0].get_ylim() == (1e-2, 10)

@@ -3,6 +3,7 @@
 Configs are tiny (d_model 8, 2 heads, 2 blocks, T ≤ 6) and shared between tests, so the whole file
 compiles only a handful of programs.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,7 +22,7 @@ V, D, H, L, T = 7, 8, 2, 2, 6
 def config(**kw):
     base = dict(vocab=V, d_model=D, n_heads=H, n_layers=L, seq_len=T, d_ff=16)
     base.update(kw)
-    return tf.TransformerConfig(**base)
+    return tf.Config(**base)
 
 
 # Two configs cover every code path (Pre-LN without, Post-LN with QK-norm). Compiling dominates the
@@ -29,11 +30,16 @@ def config(**kw):
 # the loss and gradient (always with a traced depth, so full and truncated models share it), and
 # the residual stream.
 PRE, POST = config(norm="pre"), config(norm="post", qk_norm=True)
-apply = jax.jit(tf.transformer_apply, static_argnums=1, static_argnames="return_attention")
-_value_and_grad = jax.jit(
-    lambda p, c, b, depth: jax.value_and_grad(tf.transformer_loss)(p, c, b, depth=depth), static_argnums=1
-)
-stream = jax.jit(lambda p, c, tokens: gc.forward(tf.transformer_stack(p, c), tf.embed_tokens(p, tokens)), static_argnums=1)
+apply = jax.jit(tf.apply, static_argnums=1, static_argnames="return_attention")
+_value_and_grad = jax.jit(lambda p, c, b, depth: jax.value_and_grad(tf.loss)(p, c, b, depth=depth), static_argnums=1)
+stream = jax.jit(tf.states, static_argnums=1)
+
+
+def block_norms(g):
+    """‖∂L/∂θ_l‖ over every leaf of block l, in NumPy (the reference for the package's per-block norms)."""
+    return np.sqrt(
+        sum(np.sum(np.asarray(x).reshape(L, -1) ** 2, axis=1) for x in jax.tree_util.tree_leaves(g["blocks"]))
+    )
 
 
 def loss(p, c, b, depth=None):
@@ -60,26 +66,26 @@ def batch(tokens):
 
 
 def test_config_defaults_and_validation():
-    c = tf.TransformerConfig(vocab=11)
+    c = tf.Config(vocab=11)
     assert c.d_ff == 4 * c.d_model and c.d_head == c.d_model // c.n_heads and c.norm == "pre" and not c.qk_norm
-    assert hash(c) == hash(tf.TransformerConfig(vocab=11))  # usable as a static jit argument
+    assert hash(c) == hash(tf.Config(vocab=11))  # usable as a static jit argument
     assert c.replace(norm="post").norm == "post"
     with pytest.raises(ValueError, match="d_model: must be divisible by n_heads"):
-        tf.TransformerConfig(vocab=5, d_model=10, n_heads=4)
-    with pytest.raises(ValueError, match="norm: expected 'pre'"):
-        tf.TransformerConfig(vocab=5, norm="sandwich")
-    with pytest.raises(TypeError, match="n_layers: expected a positive int"):
-        tf.TransformerConfig(vocab=5, n_layers=2.0)
-    with pytest.raises(ValueError, match="vocab: expected a positive int, got 0"):
-        tf.TransformerConfig(vocab=0)
-    with pytest.raises(TypeError, match="qk_norm: expected True or False"):
-        tf.TransformerConfig(vocab=5, qk_norm="yes")
-    with pytest.raises(ValueError, match="d_ff"):
-        tf.TransformerConfig(vocab=5, d_ff=-1)
+        tf.Config(vocab=5, d_model=10, n_heads=4)
+    with pytest.raises(ValueError, match="^norm: expected one of 'pre', 'post'"):
+        tf.Config(vocab=5, norm="sandwich")
+    with pytest.raises(TypeError, match="^n_layers: expected a positive integer"):
+        tf.Config(vocab=5, n_layers=2.0)
+    with pytest.raises(ValueError, match="^vocab: expected a positive integer, got 0"):
+        tf.Config(vocab=0)
+    with pytest.raises(TypeError, match="^qk_norm: "):
+        tf.Config(vocab=5, qk_norm="yes")
+    with pytest.raises(ValueError, match="^d_ff: "):
+        tf.Config(vocab=5, d_ff=-1)
 
 
 def test_param_layout_and_init_statistics():
-    p = tf.init_transformer(jax.random.PRNGKey(0), POST)
+    p = tf.init(jax.random.PRNGKey(0), POST)
     b = p["blocks"]
     assert b["Wq"].shape == (L, D, D) and b["W1"].shape == (L, D, 16) and b["W2"].shape == (L, 16, D)
     assert b["q_scale"].shape == (L, H, D // H) and "final" not in p
@@ -90,12 +96,12 @@ def test_param_layout_and_init_statistics():
     assert abs(float(jnp.var(b["W2"])) * 16 - 1) < 0.2 and float(jnp.max(jnp.abs(b["Wq"] - b["Wk"]))) > 0
     labels = gc.layer_norms(b, stacked=True)
     assert set(labels) >= {"Wq", "Wk", "Wv", "Wo", "W1", "W2", "ln1_scale", "q_scale"} and labels["Wq"].shape == (L,)
-    pre = tf.init_transformer(jax.random.PRNGKey(0), PRE)
+    pre = tf.init(jax.random.PRNGKey(0), PRE)
     assert pre["final"]["scale"].shape == (D,) and "q_scale" not in pre["blocks"]
-    with pytest.raises(TypeError, match="key: expected a jax.random key"):
-        tf.init_transformer(0, PRE)
-    with pytest.raises(TypeError, match="config: expected a TransformerConfig"):
-        tf.init_transformer(jax.random.PRNGKey(0), {"vocab": 5})
+    with pytest.raises(TypeError, match="key: expected a PRNG key"):
+        tf.init(0, PRE)
+    with pytest.raises(TypeError, match="config: expected a gc.models.transformer.Config"):
+        tf.init(jax.random.PRNGKey(0), {"vocab": 5})
 
 
 # --------------------------------------------------------------------------- forward
@@ -103,7 +109,7 @@ def test_param_layout_and_init_statistics():
 
 @pytest.mark.parametrize("c", [PRE, POST], ids=["pre", "post-qk"])
 def test_shapes_and_causality(c, tokens):
-    p = tf.init_transformer(jax.random.PRNGKey(2), c)
+    p = tf.init(jax.random.PRNGKey(2), c)
     out, att = apply(p, c, tokens, return_attention=True)
     assert out.shape == (3, T, V) and att.shape == (L, 3, H, T, T)
     # changing the token at position 3 leaves the logits at positions 0..2 unchanged
@@ -112,14 +118,14 @@ def test_shapes_and_causality(c, tokens):
     np.testing.assert_array_equal(np.asarray(out[:, :3]), np.asarray(out2[:, :3]))
     assert float(jnp.max(jnp.abs(out[:, 3:] - out2[:, 3:]))) > 1e-4
     # the un-jitted entry point agrees, and shorter inputs work (learned positions are sliced)
-    short = tf.transformer_apply(p, c, tokens[:, :4])
+    short = tf.apply(p, c, tokens[:, :4])
     assert short.shape == (3, 4, V)
     np.testing.assert_allclose(short, out[:, :4], rtol=1e-5, atol=1e-5)
 
 
 def test_attention_logits_are_scaled_dot_products(tokens):
     c = PRE
-    p = jax.device_get(tf.init_transformer(jax.random.PRNGKey(3), c))
+    p = jax.device_get(tf.init(jax.random.PRNGKey(3), c))
     att = apply(p, c, tokens, return_attention=True)[1]
     # block 0 by hand, in NumPy: q = LN(h_0) W_q, k = LN(h_0) W_k, s = q·k / sqrt(d_head)
     h0 = p["embed"]["tokens"][np.asarray(tokens)] + p["embed"]["positions"][:T]
@@ -145,7 +151,7 @@ def test_attention_summaries():
 
 def test_post_ln_blocks_output_standardised_tokens_pre_ln_stream_grows(tokens):
     for c in (POST, PRE):
-        p = tf.init_transformer(jax.random.PRNGKey(4), c)
+        p = tf.init(jax.random.PRNGKey(4), c)
         hs = stream(p, c, tokens)  # (L+1, B, T, d)
         assert hs.shape == (L + 1, 3, T, D)
         mean, var = jnp.mean(hs[1:], axis=-1), jnp.var(hs[1:], axis=-1)
@@ -164,12 +170,21 @@ def test_post_ln_blocks_output_standardised_tokens_pre_ln_stream_grows(tokens):
             np.testing.assert_array_equal(np.asarray(hs[-1]), np.asarray(hs[0]))
 
 
+def test_states_is_the_stream_of_the_stacked_blocks(tokens):
+    p = tf.init(jax.random.PRNGKey(4), POST)
+    want = gc.forward(tf._stack(p, POST), tf._embed(p, tokens))
+    np.testing.assert_allclose(stream(p, POST, tokens), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        tf.states(p, POST, tokens)[0], p["embed"]["tokens"][tokens] + p["embed"]["positions"][:T]
+    )
+
+
 def test_qk_norm_bounds_the_logits(tokens):
     """|q̂·k̂|/√d_head ≤ √d_head·max|γ_q|·max|γ_k| with QK-LayerNorm, whatever W_q and W_k are."""
     dh = D // H
     for c in (PRE, POST):
         qk = c.qk_norm
-        p = tf.init_transformer(jax.random.PRNGKey(6), c)
+        p = tf.init(jax.random.PRNGKey(6), c)
         small = apply(p, c, tokens, return_attention=True)[1]
         p["blocks"]["Wq"] = 100.0 * p["blocks"]["Wq"]
         p["blocks"]["Wk"] = 100.0 * p["blocks"]["Wk"]
@@ -195,48 +210,47 @@ def test_gradients_match_finite_differences(batch):
     """
     rng = np.random.default_rng(8)
     for c in (PRE, POST):
-        p = tf.init_transformer(jax.random.PRNGKey(7), c)
+        p = tf.init(jax.random.PRNGKey(7), c)
         g = grad(p, c, batch)
         gnorm = float(np.sqrt(sum(np.sum(np.square(x)) for x in jax.tree_util.tree_leaves(g))))
-        v = jax.tree_util.tree_map(lambda x: np.asarray(x) / gnorm + rng.normal(size=x.shape) / 50.0, g)
+        v = jax.tree_util.tree_map(lambda x: np.asarray(x) / gnorm + rng.normal(size=x.shape) / 50.0, g)  # noqa: B023
         vnorm = float(np.sqrt(sum(np.sum(np.square(x)) for x in jax.tree_util.tree_leaves(v))))
-        v = jax.tree_util.tree_map(lambda x: (x / vnorm).astype(np.float32), v)
-        dot = sum(float(np.vdot(a, b)) for a, b in zip(jax.tree_util.tree_leaves(g), jax.tree_util.tree_leaves(v)))
+        v = jax.tree_util.tree_map(lambda x: (x / vnorm).astype(np.float32), v)  # noqa: B023
+        dot = sum(
+            float(np.vdot(a, b))
+            for a, b in zip(jax.tree_util.tree_leaves(g), jax.tree_util.tree_leaves(v), strict=True)
+        )  # noqa: E501
         eps = 1e-3
-        along = lambda e: float(loss(jax.tree_util.tree_map(lambda a, b: a + e * b, p, v), c, batch))
+        along = lambda e: float(loss(jax.tree_util.tree_map(lambda a, b: a + e * b, p, v), c, batch))  # noqa: B023
         fd = (along(eps) - along(-eps)) / (2 * eps)
         assert dot > 0.3 * gnorm and abs(dot - fd) <= 2e-3 * abs(dot), (c.norm, dot, fd)
 
 
 def test_residual_stream_grads_and_block_norms(batch):
     c = POST
-    p = tf.init_transformer(jax.random.PRNGKey(9), c)
+    p = tf.init(jax.random.PRNGKey(9), c)
     gs = jax.jit(tf.residual_stream_grads, static_argnums=1)(p, c, batch)
     assert gs.shape == (L + 1, 3, T, D)
     g = grad(p, c, batch)
     # h_0 = E_tok[tokens] + E_pos: ∂L/∂E_pos[t] = Σ_b ∂L/∂h_0[b, t]
     np.testing.assert_allclose(jnp.sum(gs[0], axis=0), g["embed"]["positions"], rtol=1e-4, atol=1e-7)
-    norms = tf.block_grad_norms(g)
-    want = np.sqrt(sum(np.sum(np.asarray(x).reshape(L, -1) ** 2, axis=1) for x in jax.tree_util.tree_leaves(g["blocks"])))
-    np.testing.assert_allclose(norms, want, rtol=1e-5)
-    with pytest.raises(TypeError, match="grads: expected"):
-        tf.block_grad_norms([1.0])
+    np.testing.assert_allclose(gc.stacked_norms(g["blocks"]), block_norms(g), rtol=1e-5)
 
 
 def test_depth_runs_a_truncated_model(batch):
     c = PRE
-    p = tf.init_transformer(jax.random.PRNGKey(10), c)
+    p = tf.init(jax.random.PRNGKey(10), c)
     c1 = c.replace(n_layers=1)
     p1 = dict(p, blocks=jax.tree_util.tree_map(lambda a: a[:1], p["blocks"]))
-    np.testing.assert_allclose(loss(p, c, batch, depth=1), tf.transformer_loss(p1, c1, batch), rtol=1e-6)
+    np.testing.assert_allclose(loss(p, c, batch, depth=1), tf.loss(p1, c1, batch), rtol=1e-6)
     logits = apply(p, c, batch[0], return_attention=True)[0]  # the plain path, without depth masks
     np.testing.assert_allclose(loss(p, c, batch, depth=2), tf._xent(logits, batch[1], batch[2]), rtol=1e-6)
-    norms = tf.block_grad_norms(grad(p, c, batch, depth=1))
+    norms = block_norms(grad(p, c, batch, depth=1))
     assert float(norms[1]) == 0.0 and float(norms[0]) > 0
     with pytest.raises(ValueError, match="depth: expected an int from 1 to config.n_layers=2"):
-        tf.transformer_loss(p, c, batch, depth=3)
+        tf.loss(p, c, batch, depth=3)
     with pytest.raises(TypeError, match="depth: expected None or an int"):
-        tf.transformer_loss(p, c, batch, depth=1.5)
+        tf.loss(p, c, batch, depth=1.5)
 
 
 # --------------------------------------------------------------------------- bad input
@@ -244,52 +258,27 @@ def test_depth_runs_a_truncated_model(batch):
 
 def test_bad_input(tokens, batch):
     c = PRE
-    p = tf.init_transformer(jax.random.PRNGKey(11), c)
+    p = tf.init(jax.random.PRNGKey(11), c)
     with pytest.raises(TypeError, match="tokens: expected integer token ids"):
-        tf.transformer_apply(p, c, tokens.astype(jnp.float32))
+        tf.apply(p, c, tokens.astype(jnp.float32))
     with pytest.raises(ValueError, match=r"tokens: ids must lie in 0..6"):
-        tf.transformer_apply(p, c, tokens.at[0, 0].set(V))
+        tf.apply(p, c, tokens.at[0, 0].set(V))
     with pytest.raises(ValueError, match="tokens: length T=7"):
-        tf.transformer_apply(p, c, jnp.zeros((1, 7), jnp.int32))
+        tf.apply(p, c, jnp.zeros((1, 7), jnp.int32))
     with pytest.raises(ValueError, match=r"tokens: expected shape \(batch, T\)"):
-        tf.transformer_apply(p, c, tokens[0])
+        tf.apply(p, c, tokens[0])
     with pytest.raises(ValueError, match="params: built for n_layers=2"):
-        tf.transformer_apply(p, c.replace(n_layers=3), tokens)
+        tf.apply(p, c.replace(n_layers=3), tokens)
     with pytest.raises(ValueError, match="qk_norm"):
-        tf.transformer_apply(p, c.replace(qk_norm=True), tokens)
+        tf.apply(p, c.replace(qk_norm=True), tokens)
     with pytest.raises(ValueError, match="placement"):
-        tf.transformer_apply(p, c.replace(norm="post"), tokens)
-    with pytest.raises(TypeError, match="params: expected the dict from init_transformer"):
-        tf.transformer_apply({"W": 1}, c, tokens)
+        tf.apply(p, c.replace(norm="post"), tokens)
+    with pytest.raises(TypeError, match="params: expected the dict from init"):
+        tf.apply({"W": 1}, c, tokens)
     with pytest.raises(TypeError, match="batch: expected"):
-        tf.transformer_loss(p, c, tokens)
+        tf.loss(p, c, tokens)
     with pytest.raises(ValueError, match="batch: tokens, targets and weights must have the same shape"):
-        tf.transformer_loss(p, c, (tokens, tokens[:, :2], batch[2]))
-
-
-# --------------------------------------------------------------------------- the task
-
-
-def test_sequence_task():
-    x, y, w = tf.sequence_task(0, 5, task="reverse", length=4, n_symbols=6)
-    assert x.shape == y.shape == w.shape == (5, 8) and x.dtype == jnp.int32
-    x, y, w = np.asarray(x), np.asarray(y), np.asarray(w)
-    symbols = x[:, :4]
-    assert symbols.min() >= 1 and symbols.max() <= 6 and np.all(x[:, 4] == 0)
-    np.testing.assert_array_equal(y[:, :-1], x[:, 1:])  # next-token targets
-    np.testing.assert_array_equal(y[:, 4:], symbols[:, ::-1])  # the answer, scored where w = 1
-    np.testing.assert_array_equal(w, np.tile([0, 0, 0, 0, 1, 1, 1, 1], (5, 1)))
-    xs, ys, _ = tf.sequence_task(0, 5, task="sort", length=4, n_symbols=6)
-    np.testing.assert_array_equal(np.asarray(ys)[:, 4:], np.sort(np.asarray(xs)[:, :4], axis=1))
-    xc, yc, _ = tf.sequence_task(jax.random.PRNGKey(0), 5, task="copy", length=4, n_symbols=6)
-    np.testing.assert_array_equal(np.asarray(yc)[:, 4:], np.asarray(xc)[:, :4])
-    np.testing.assert_array_equal(tf.sequence_task(3, 5)[0], tf.sequence_task(3, 5)[0])  # deterministic
-    with pytest.raises(ValueError, match="task: expected one of reverse, copy, sort"):
-        tf.sequence_task(0, 5, task="shuffle")
-    with pytest.raises(TypeError, match="seed: expected an int or a jax.random key"):
-        tf.sequence_task(0.5, 5)
-    with pytest.raises(ValueError, match="length: expected a positive int"):
-        tf.sequence_task(0, 5, length=0)
+        tf.loss(p, c, (tokens, tokens[:, :2], batch[2]))
 
 
 # --------------------------------------------------------------------------- training
@@ -300,14 +289,14 @@ def test_gradients_at_init_matches_direct_gradients(tokens, batch):
     prof = tf.gradients_at_init(keys, [PRE, POST], batch, depths=(1, 2))
     assert prof["blocks"].shape == prof["W2"].shape == (2, 2, 2, L) and prof["stream_rms"].shape == (2, 2, L + 1)
     for i, c in enumerate((PRE, POST)):
-        p = tf.init_transformer(keys[1], c)  # the same weights for every config
+        p = tf.init(keys[1], c)  # the same weights for every config
         g = grad(p, c, batch)
-        np.testing.assert_allclose(prof["blocks"][i, 1, 1], tf.block_grad_norms(g), rtol=1e-4)
+        np.testing.assert_allclose(prof["blocks"][i, 1, 1], block_norms(g), rtol=1e-4)
         np.testing.assert_allclose(prof["W2"][i, 1, 1], gc.layer_norms(g["blocks"], stacked=True)["W2"], rtol=1e-4)
         hs = stream(p, c, tokens)
         np.testing.assert_allclose(prof["stream_rms"][i, 1], np.sqrt(gc.mean_square(hs)), rtol=1e-4)
-    p = tf.init_transformer(keys[0], PRE)
-    np.testing.assert_allclose(prof["blocks"][0, 0, 0], tf.block_grad_norms(grad(p, PRE, batch, depth=1)), rtol=1e-4)
+    p = tf.init(keys[0], PRE)
+    np.testing.assert_allclose(prof["blocks"][0, 0, 0], block_norms(grad(p, PRE, batch, depth=1)), rtol=1e-4)
     assert prof["blocks"][0, 0, 0, 1] == 0.0  # depth 1: the second block is skipped
     with pytest.raises(ValueError, match="may differ only in norm and qk_norm"):
         tf.gradients_at_init(keys, [PRE, PRE.replace(d_ff=8)], batch)
@@ -315,40 +304,35 @@ def test_gradients_at_init_matches_direct_gradients(tokens, batch):
         tf.gradients_at_init(keys[0], [PRE], batch)
 
 
-def test_train_transformer_records_and_stops(tokens, batch):
-    ps = [tf.init_transformer(jax.random.PRNGKey(12), c) for c in (POST, POST, PRE)]
-    steps = 20
-    data = tuple(jnp.broadcast_to(x, (steps,) + x.shape) for x in batch)  # the same batch every step
-    lrs = [np.full(steps, 3e-2), np.zeros(steps), np.full(steps, 1e30)]
-    run = tf.train_transformer(ps, [POST, POST, PRE], data, lrs, chunk=10, progress=False)
-    assert run.loss.shape == (3, steps) and run.grad_norms.shape == (3, steps, L) and run.max_logit.shape == (3, steps, L)
-    assert run.entropy.shape == (3, steps) and run.learning_rates.shape == (3, steps) and len(run.params) == 3
-    # step 0 records the loss, gradient and attention at initialisation of each run's own variant
-    for i, (p, c) in enumerate(zip(ps, (POST, POST, PRE))):
-        np.testing.assert_allclose(run.loss[i, 0], float(loss(p, c, batch)), rtol=1e-5)
-        np.testing.assert_allclose(run.grad_norms[i, 0], tf.block_grad_norms(grad(p, c, batch)), rtol=1e-4)
-        att = apply(p, c, tokens, return_attention=True)[1]
-        np.testing.assert_allclose(run.max_logit[i, 0], tf.max_attention_logit(att, axis=(1, 2, 3, 4)), rtol=1e-5)
-        np.testing.assert_allclose(run.entropy[i, 0], jnp.mean(tf.attention_entropy(att)), rtol=1e-5)
-        assert jax.tree_util.tree_structure(run.params[i]) == jax.tree_util.tree_structure(p)  # its own layout
-    assert np.mean(run.loss[0, -5:]) < run.loss[0, 0] - 0.3  # it learns
-    for a, b in zip(jax.tree_util.tree_leaves(run.params[1]), jax.tree_util.tree_leaves(ps[1])):  # lr 0: unchanged
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    assert run.stopped_at[0] == -1 and run.stopped_at[1] == -1
-    s = int(run.stopped_at[2])  # lr 1e30: a non-finite step is not applied, and the run stops there
-    assert 0 < s < steps and np.all(np.isfinite(run.loss[2, :s])) and np.all(np.isnan(run.loss[2, s:]))
-    assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree_util.tree_leaves(run.params[2]))
-    with pytest.raises(ValueError, match="learning_rates: expected shape"):
-        tf.train_transformer(ps[0], POST, data, np.zeros((2, 2, 2)), progress=False)
-    with pytest.raises(ValueError, match="learning_rates: expected finite"):
-        tf.train_transformer(ps[0], POST, data, np.full(steps, np.inf), progress=False)
-    with pytest.raises(ValueError, match="learning_rates: every run needs the same number of steps"):
-        tf.train_transformer(ps[0], POST, data, [np.zeros(3), np.zeros(4)], progress=False)
-    with pytest.raises(ValueError, match="config: expected one or 3 entries"):
-        tf.train_transformer(ps[0], [POST, POST], data, lrs, progress=False)
-    with pytest.raises(ValueError, match="leading step axis of 5"):
-        tf.train_transformer(ps[0], POST, data, np.zeros(5), progress=False)
-    with pytest.raises(TypeError, match="data: expected"):
-        tf.train_transformer(ps[0], POST, tokens, np.zeros(5), progress=False)
-    with pytest.raises(ValueError, match="params: config.qk_norm=False"):
-        tf.train_transformer(ps[0], PRE, data, np.zeros(steps), progress=False)
+def test_fit_many_trains_transformer_runs_and_probes_attention(tokens, batch):
+    """gc.train.fit_many with a per-run learning rate and an attention probe (notebook 10's set-up)."""
+    import optax
+
+    c, steps = POST, 12
+    p0 = tf.init(jax.random.PRNGKey(12), c)
+    params = jax.tree_util.tree_map(lambda x: jnp.stack([x, x]), p0)
+    opt = optax.inject_hyperparams(optax.adam)(learning_rate=0.0)
+    probe = lambda p, b: tf.max_attention_logit(tf.attention_logits(p, c, b[0]), axis=(1, 2, 3, 4))  # noqa: E731
+    runs = gc.train.fit_many(
+        lambda p, b: tf.loss(p, c, b),
+        params,
+        opt,
+        batch,
+        steps,
+        hyperparams={"learning_rate": [3e-2, 0.0]},
+        probe=probe,
+        stacked=("blocks",),
+        progress=False,
+    )
+    assert runs.loss.shape == (2, steps) and runs.probes.shape == (2, steps, L)
+    # step 0 records the loss, per-block gradients and attention at initialisation
+    g = grad(p0, c, batch)
+    per_block = np.sqrt(sum(v[:, 0] ** 2 for k, v in runs.grad_norms.items() if k.startswith("blocks/")))
+    att = apply(p0, c, tokens, return_attention=True)[1]
+    for i in range(2):
+        np.testing.assert_allclose(runs.loss[i, 0], float(loss(p0, c, batch)), rtol=1e-5)
+        np.testing.assert_allclose(per_block[i], block_norms(g), rtol=1e-4)
+        np.testing.assert_allclose(runs.probes[i, 0], tf.max_attention_logit(att, axis=(1, 2, 3, 4)), rtol=1e-5)
+    assert np.mean(runs.loss[0, -3:]) < runs.loss[0, 0] - 0.3  # it learns
+    for a, b in zip(jax.tree_util.tree_leaves(runs.run(1).params), jax.tree_util.tree_leaves(p0), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # lr 0: unchanged

@@ -1,24 +1,24 @@
-"""gradcourse.models: ready-made networks for the case-study notebooks.
+"""gradcourse.models: ready-made networks for the case-study notebooks (core layer).
 
-One submodule per family (``rnn``, ``cnn``, ``transformer``); every name in a submodule's
-``__all__`` is re-exported here, so ``gc.models.unroll`` is ``gc.models.rnn.unroll``. Submodules
-are found on disk, so a family that is not there yet does not break the import. Two submodules
-exporting the same name is an error (raised at import), not a silent overwrite.
+One submodule per family, every one following the same convention (in the spirit of stax and
+equinox: plain-pytree parameters, pure functions, a static configuration)::
+
+    config = gc.models.cnn.Config(depth=8, width=16)      # frozen dataclass, validated on creation
+    params = gc.models.cnn.init(key, config)               # a plain pytree, ready for jax.grad / optax
+    out    = gc.models.cnn.apply(params, config, x)        # the network's output
+    value  = gc.models.cnn.loss(params, config, batch)     # a scalar: fit(lambda p, b: loss(p, config, b), ...)
+    hs     = gc.models.cnn.states(params, config, x)       # intermediate signals for the gradient tools
+
+* ``cnn``: a deep CNN for 8×8 digits, plain or residual, optional batch / layer norm;
+  ``states``: block outputs and activation outputs.
+* ``rnn``: Elman, LSTM and GRU unrolled with ``lax.scan``; ``states``: hidden states h_0..h_T.
+* ``transformer``: a decoder-only transformer, Pre-/Post-LN, optional QK-norm; ``states``: the
+  residual stream h_0..h_L.
+
+A config is hashable, so it can be a static argument of ``jax.jit``. Training is ``gc.train.fit``
+(one run) or ``gc.train.fit_many`` (several runs in one compiled program); data tasks are in
+``gc.data``.
 """
-import importlib as _importlib
-import pkgutil as _pkgutil
+from . import cnn, rnn, transformer
 
-__all__: list[str] = []
-_owner: dict[str, str] = {}
-for _info in sorted(_pkgutil.iter_modules(__path__), key=lambda i: i.name):
-    if _info.name.startswith("_"):
-        continue
-    _mod = _importlib.import_module(f"{__name__}.{_info.name}")
-    for _name in getattr(_mod, "__all__", []):
-        if _name in _owner:
-            raise ImportError(
-                f"gradcourse.models: {_name!r} is exported by both {_owner[_name]} and {_info.name}; rename one"
-            )
-        _owner[_name] = _info.name
-        globals()[_name] = getattr(_mod, _name)
-        __all__.append(_name)
+__all__ = ["cnn", "rnn", "transformer"]

@@ -1,4 +1,8 @@
-"""A small deep CNN for 8×8 images (scikit-learn's digits), plain or residual, with optional normalisation.
+"""A small deep CNN for 8×8 images (scikit-learn's digits), plain or residual, with optional normalisation (core layer).
+
+The model convention of ``gradcourse.models``: a frozen ``Config``, ``init(key, config)``,
+``apply(params, config, images)``, ``loss(params, config, batch)`` and ``states(params, config, images)``
+(block outputs and activation outputs, for the gradient and dead-unit tools), plus ``accuracy``.
 
 NHWC images ``x: (B, H, W, C_in)``; every convolution is 3×3, stride 1, "SAME" padding, so the
 spatial size never changes and every block keeps ``width`` channels:
@@ -10,8 +14,8 @@ spatial size never changes and every block keeps ``width`` channels:
 * head: global average pool over positions of h_L (residual: of φ(N(h_L)), the final
   norm + activation of pre-activation ResNets), then a linear map to ``n_classes`` logits.
 
-N is ``gradcourse.layers.batch_norm`` (each channel over batch and positions, training mode: it
-always uses the statistics of the batch it is given) or ``layer_norm`` (each position over its
+N is ``gradcourse.layers.batch_normalize`` (each channel over batch and positions, training mode: it
+always uses the statistics of the batch it is given) or ``layer_normalize`` (each position over its
 channels), with learnable ``scale`` / ``shift``; ``None`` for no normalisation.
 
 Parameters are a plain pytree, blocks stacked along a leading depth axis and run by ``lax.scan``
@@ -29,77 +33,83 @@ weights and biases U(±1/√fan_in), i.e. weight variance 1/(3·fan_in)), fan_in
 """
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 from ..activations import get_activation
-from ..layers import batch_norm, layer_norm
-from ..nets import _positive_int
+from ..layers import batch_normalize, layer_normalize
+from ..validate import boolean, one_of, positive_int, prng_key, real
 
-__all__ = ["CNNConfig", "conv3x3", "cnn_init", "cnn_apply", "cnn_activations", "cnn_loss", "cnn_accuracy", "CNN_INITS"]
+__all__ = ["Config", "init", "apply", "loss", "states", "accuracy"]
 
-CNN_INITS = ("he_normal", "pytorch")
-_NORMS = {"batch": batch_norm, "layer": layer_norm}
+_INITS = ("he_normal", "pytorch")
+_NORMS = {"batch": batch_normalize, "layer": layer_normalize}
 
 
-class CNNConfig(NamedTuple):
-    """What ``cnn_init`` builds and ``cnn_apply`` runs (hashable: usable as a static jit argument).
+@dataclass(frozen=True)
+class Config:
+    """What ``init`` builds and ``apply`` runs; frozen and hashable (a static ``jit`` argument).
 
     ``depth`` L ≥ 1 conv blocks of ``width`` channels; ``residual``: identity shortcuts with branch
     scale ``branch_scale`` (a number ≥ 0, or ``"1/sqrt(L)"``); ``norm``: None, "batch" or "layer";
-    ``activation``: a name from ``gc.ACTIVATIONS``; ``init``: one of ``CNN_INITS``; ``stem_stride``
-    1 or 2: a stride-2 stem halves H and W (8×8 → 4×4, like the strided stem of a ResNet), making
-    every block 4× cheaper.
+    ``activation``: a name from ``gc.ACTIVATIONS``; ``init``: "he_normal" or "pytorch";
+    ``stem_stride`` 1 or 2: a stride-2 stem halves H and W (8×8 → 4×4, like the strided stem of a
+    ResNet), making every block 4× cheaper.
+
+    >>> Config(norm="group")
+    Traceback (most recent call last):
+    ...
+    ValueError: norm: expected one of None, 'batch', 'layer', got 'group'
     """
 
     depth: int = 16
     width: int = 16
     residual: bool = False
-    norm: str | None = None
+    norm: Literal["batch", "layer"] | None = None
     activation: str = "relu"
-    branch_scale: float | str = 1.0
-    init: str = "he_normal"
-    stem_stride: int = 1
+    branch_scale: float | Literal["1/sqrt(L)"] = 1.0
+    init: Literal["he_normal", "pytorch"] = "he_normal"
+    stem_stride: Literal[1, 2] = 1
     in_channels: int = 1
     n_classes: int = 10
 
+    def __post_init__(self) -> None:
+        for name in ("depth", "width", "in_channels", "n_classes"):
+            object.__setattr__(self, name, positive_int(getattr(self, name), name))
+        object.__setattr__(self, "residual", boolean(self.residual, "residual"))
+        one_of(self.norm, "norm", (None, "batch", "layer"))
+        if not isinstance(self.activation, str):
+            raise TypeError(f"activation: expected an activation name (str), got {type(self.activation).__name__}")
+        try:
+            get_activation(self.activation)
+        except (ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"activation: {e}") from None
+        if isinstance(self.branch_scale, str):
+            one_of(self.branch_scale, "branch_scale", ("1/sqrt(L)",))
+        else:
+            s = real(self.branch_scale, "branch_scale", low=0.0, expected="a number >= 0 or '1/sqrt(L)'")
+            object.__setattr__(self, "branch_scale", s)
+        one_of(self.stem_stride, "stem_stride", (1, 2))
+        one_of(self.init, "init", _INITS)
 
-def _check_config(config: Any) -> CNNConfig:
-    if not isinstance(config, CNNConfig):
-        raise TypeError(f"config: expected a CNNConfig, got {type(config).__name__}")
-    for name in ("depth", "width", "in_channels", "n_classes"):
-        _positive_int(getattr(config, name), f"config.{name}")
-    if not isinstance(config.residual, bool):
-        raise TypeError(f"config.residual: expected True or False, got {type(config.residual).__name__}")
-    if config.norm is not None and config.norm not in _NORMS:
-        raise ValueError(f"config.norm: expected None, 'batch' or 'layer', got {config.norm!r}")
-    if not isinstance(config.activation, str):
-        raise TypeError(f"config.activation: expected an activation name (str), got {type(config.activation).__name__}")
-    try:
-        get_activation(config.activation)
-    except (ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"config.activation: {e}") from None
-    s = config.branch_scale
-    if isinstance(s, str):
-        if s != "1/sqrt(L)":
-            raise ValueError(f"config.branch_scale: expected a number >= 0 or '1/sqrt(L)', got {s!r}")
-    elif isinstance(s, bool) or not isinstance(s, (int, float)):
-        raise TypeError(f"config.branch_scale: expected a number >= 0 or '1/sqrt(L)', got {type(s).__name__}")
-    elif not s >= 0:
-        raise ValueError(f"config.branch_scale: expected a number >= 0, got {s}")
-    if config.stem_stride not in (1, 2) or isinstance(config.stem_stride, bool):
-        raise ValueError(f"config.stem_stride: expected 1 or 2, got {config.stem_stride!r}")
-    if config.init not in CNN_INITS:
-        raise ValueError(f"config.init: expected one of {', '.join(map(repr, CNN_INITS))}, got {config.init!r}")
+    def replace(self, **changes: Any) -> Config:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _check_config(config: Any) -> Config:
+    if not isinstance(config, Config):
+        raise TypeError(f"config: expected a gc.models.cnn.Config, got {type(config).__name__}")
     return config
 
 
-def _branch_scale(config: CNNConfig) -> float:
+def _branch_scale(config: Config) -> float:
     s = config.branch_scale
     return 1.0 / math.sqrt(config.depth) if isinstance(s, str) else float(s)
 
@@ -127,11 +137,10 @@ def _weight_bias(
     return W, b
 
 
-def cnn_init(key: jax.Array, config: CNNConfig) -> dict:
+def init(key: jax.Array, config: Config) -> dict:
     """Random parameters for ``config`` (see the module docstring for the pytree and the inits)."""
     config = _check_config(config)
-    if not hasattr(key, "dtype"):
-        raise TypeError(f"key: expected a jax.random key, got {type(key).__name__}")
+    key = prng_key(key)
     L, n, c = config.depth, config.width, config.in_channels
     k_stem, k_blocks, k_head = jax.random.split(key, 3)
     W0, b0 = _weight_bias(k_stem, (3, 3, c, n), 9 * c, config.init)
@@ -154,7 +163,7 @@ def cnn_init(key: jax.Array, config: CNNConfig) -> dict:
 # --------------------------------------------------------------------------- forward
 
 
-def conv3x3(h: jax.Array, W: jax.Array, b: jax.Array | None = None) -> jax.Array:
+def _conv3x3(h: jax.Array, W: jax.Array, b: jax.Array | None = None) -> jax.Array:
     """3×3 "SAME" convolution, stride 1: h (B, H, W, C_in), W (3, 3, C_in, C_out), b (C_out,) → (B, H, W, C_out).
 
     Equal to ``lax.conv_general_dilated(h, W, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO",
@@ -170,16 +179,16 @@ def conv3x3(h: jax.Array, W: jax.Array, b: jax.Array | None = None) -> jax.Array
 
 
 def _conv(h: jax.Array, W: jax.Array, b: jax.Array) -> jax.Array:
-    return conv3x3(h, W, b)
+    return _conv3x3(h, W, b)
 
 
-def _norm(config: CNNConfig, p: dict, h: jax.Array) -> jax.Array:
+def _norm(config: Config, p: dict, h: jax.Array) -> jax.Array:
     if config.norm is None:
         return h
     return _NORMS[config.norm](h, p["scale"], p["shift"])
 
 
-def _check_images(images: Any, config: CNNConfig) -> jax.Array:
+def _check_images(images: Any, config: Config) -> jax.Array:
     if not hasattr(images, "shape"):
         try:
             images = jnp.asarray(images)
@@ -197,19 +206,21 @@ def _check_images(images: Any, config: CNNConfig) -> jax.Array:
     return images
 
 
-def _check_params(params: Any, config: CNNConfig) -> None:
+def _check_params(params: Any, config: Config) -> None:
     if not isinstance(params, dict) or not {"stem", "blocks", "head"} <= params.keys():
-        raise ValueError("params: expected the dict from cnn_init (keys 'stem', 'blocks', 'head')")
+        raise ValueError("params: expected the dict from init(key, config) (keys 'stem', 'blocks', 'head')")
     W = params["blocks"].get("W") if isinstance(params["blocks"], dict) else None
     want = (config.depth, 3, 3, config.width, config.width)
     if W is None or tuple(W.shape) != want:
         got = None if W is None else tuple(W.shape)
         raise ValueError(f"params: blocks['W'] should have shape {want} for this config, got {got}")
     if config.norm is not None and "scale" not in params["blocks"]:
-        raise ValueError(f"params: config.norm = {config.norm!r} needs blocks['scale'] / ['shift']; build with cnn_init(key, config)")
+        raise ValueError(
+            f"params: config.norm = {config.norm!r} needs blocks['scale'] / ['shift']; build with init(key, config)"
+        )
 
 
-def _run(params: dict, config: CNNConfig, images: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+def _run(params: dict, config: Config, images: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     """(logits (B, n_classes), h_0..h_L (L+1, B, H, W, n), activation outputs a_1..a_L (L, B, H, W, n))."""
     phi = get_activation(config.activation)
     s = _branch_scale(config)
@@ -234,14 +245,14 @@ def _run(params: dict, config: CNNConfig, images: jax.Array) -> tuple[jax.Array,
     return logits, jnp.concatenate([h0[None], hs]), acts
 
 
-def cnn_apply(params: dict, config: CNNConfig, images: jax.Array) -> jax.Array:
+def apply(params: dict, config: Config, images: jax.Array) -> jax.Array:
     """Logits (B, n_classes) for NHWC ``images`` (B, H, W, in_channels)."""
     config = _check_config(config)
     _check_params(params, config)
     return _run(params, config, _check_images(images, config))[0]
 
 
-def cnn_activations(params: dict, config: CNNConfig, images: jax.Array) -> tuple[jax.Array, jax.Array]:
+def states(params: dict, config: Config, images: jax.Array) -> tuple[jax.Array, jax.Array]:
     """``(hs, acts)``: block outputs h_0..h_L (L+1, B, H, W, n) and each block's activation output
     φ(·) (L, B, H, W, n), e.g. for ``gc.stats.activation_stats(acts, "relu").frac_dead`` (the
     fraction of channels that are off at every position of every image)."""
@@ -257,25 +268,23 @@ def _check_batch(batch: Any) -> tuple[Any, jax.Array]:
     images, labels = batch
     labels = jnp.asarray(labels)
     if not jnp.issubdtype(labels.dtype, jnp.integer) or labels.ndim != 1:
-        raise ValueError(f"batch: labels must be integer class indices of shape (B,), got dtype {labels.dtype} shape {labels.shape}")
+        raise ValueError(
+            f"batch: labels must be integer class indices of shape (B,), got dtype {labels.dtype} shape {labels.shape}"
+        )
     if hasattr(images, "shape") and images.shape[0] != labels.shape[0]:
         raise ValueError(f"batch: {images.shape[0]} images but {labels.shape[0]} labels")
     return images, labels
 
 
-def cnn_loss(params: dict, config: CNNConfig, batch: tuple[jax.Array, jax.Array]) -> jax.Array:
-    """Mean cross-entropy of ``cnn_apply`` on ``batch = (images (B, H, W, C), labels (B,) int)``."""
+def loss(params: dict, config: Config, batch: tuple[jax.Array, jax.Array]) -> jax.Array:
+    """Mean cross-entropy of ``apply`` on ``batch = (images (B, H, W, C), labels (B,) int)``."""
     images, labels = _check_batch(batch)
-    logits = cnn_apply(params, config, images)
+    logits = apply(params, config, images)
     logp = jax.nn.log_softmax(logits)
     return -jnp.mean(jnp.take_along_axis(logp, labels[:, None], axis=1))
 
 
-def cnn_accuracy(params: dict, config: CNNConfig, batch: tuple[jax.Array, jax.Array]) -> jax.Array:
+def accuracy(params: dict, config: Config, batch: tuple[jax.Array, jax.Array]) -> jax.Array:
     """Fraction of ``batch = (images, labels)`` classified correctly (batch norm: statistics of this batch)."""
     images, labels = _check_batch(batch)
-    return jnp.mean(jnp.argmax(cnn_apply(params, config, images), axis=-1) == labels)
-
-
-# Short names for use as ``gc.models.cnn.init`` etc. (not re-exported into ``gc.models``).
-init, apply, loss, accuracy, activations = cnn_init, cnn_apply, cnn_loss, cnn_accuracy, cnn_activations
+    return jnp.mean(jnp.argmax(apply(params, config, images), axis=-1) == labels)
