@@ -444,6 +444,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
             3 if args.quick else 7, (10, 100, 300, 1000) if args.full else (10, 100, 300),
             1 if args.quick else 3, 1 if args.quick else 2)),
         ("4 training-loop recording", lambda: bench_train_overhead(3 if args.quick else 5)),
+        ("5 your own model", lambda: __import__("own_model").bench_own_model(3 if args.quick else 7)),
     ]
     for name, bench in sections:
         ts = time.perf_counter()

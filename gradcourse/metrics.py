@@ -88,8 +88,10 @@ def step_metrics(grads: Any, params: Any, updates: Any = None, *, stacked: Any =
     * with ``updates``: ``update_ratio/p`` = ‖Δθ_p‖ / ‖θ_p‖ (healthy ≈ 1e-3, see ``gc.stats.update_to_param_ratio``)
 
     and globally ``global/grad_norm`` = ‖g‖ (= ``optax.global_norm``), ``global/param_norm``,
-    ``global/update_norm`` (with ``updates``) and ``nonfinite``: the number of NaN / ±Inf gradient
-    (and update) entries, 0 for a healthy step. ``stacked``: path prefixes (``("blocks",)``) or
+    ``global/update_norm`` (with ``updates``) and ``nonfinite``: how many gradient (and update) leaves —
+    per depth index for a stacked leaf — hold a NaN or ±Inf, 0 for a healthy step. It is read off the
+    sums of squares, so it costs nothing extra (a leaf whose Σx² overflows float32, entries ≳ 1e19,
+    counts as well: such a step is as broken). ``stacked``: path prefixes (``("blocks",)``) or
     ``True`` for leaves with a leading depth axis L; each gives L entries ``grad_norm/blocks/W[3]``.
     Norms are accumulated in float32 or wider; no array is reshaped, so sharded parameters keep
     their sharding. Keys are in natural order (``layers/2`` before ``layers/10``), also when returned from
@@ -134,7 +136,7 @@ def step_metrics(grads: Any, params: Any, updates: Any = None, *, stacked: Any =
         for k, v in leaves.items():
             s = _sq(v, is_stacked(k))
             totals[kind] = totals[kind] + jnp.sum(s)
-            bad = bad + jnp.sum(~jnp.isfinite(v)).astype(jnp.int32)
+            bad = bad + jnp.sum(~jnp.isfinite(s)).astype(jnp.int32)  # read off Σx²: no extra pass over v
             norm, ratio = jnp.sqrt(s), jnp.sqrt(s / p_sq[k])
             if kind == "grad":
                 _put(out, f"grad_norm/{k}", norm)

@@ -54,9 +54,9 @@ def test_values_match_numpy_and_optax_under_jit():
 
 def test_nonfinite_count_and_stacked():
     p = {"blocks": {"W": jnp.ones((3, 2, 2))}, "head": jnp.ones((2,))}
-    g = {"blocks": {"W": jnp.ones((3, 2, 2)).at[1, 0, 0].set(jnp.nan)}, "head": jnp.array([jnp.inf, 1.0])}
+    g = {"blocks": {"W": jnp.ones((3, 2, 2)).at[1, 0, :].set(jnp.nan)}, "head": jnp.array([jnp.inf, jnp.nan])}
     m = step_metrics(g, p, stacked=("blocks",))
-    assert int(m["nonfinite"]) == 2
+    assert int(m["nonfinite"]) == 2  # one bad depth index of blocks/W, and the head
     assert float(m["grad_norm/blocks/W[0]"]) == pytest.approx(2.0) and np.isnan(m["grad_norm/blocks/W[1]"])
     assert "grad_norm/head" in m
 
