@@ -13,6 +13,7 @@ Memory and compile-time hygiene (autouse)
 ``GRADCOURSE_TEST_PROFILE=report.md python -m pytest ...`` writes one row per test module: wall time,
 programs compiled (and how many came from the persistent cache), seconds in compile, and the process's
 resident memory after the module (with the clean-up above) and its peak so far.
+``GRADCOURSE_TEST_KEEP_CACHES=1`` switches the two clean-ups off, to measure what they save.
 
 Browser / JupyterLab fixtures
 -----------------------------
@@ -54,17 +55,22 @@ import pytest
 # --------------------------------------------------------------------------------------
 
 
+_KEEP = os.environ.get("GRADCOURSE_TEST_KEEP_CACHES", "") == "1"  # measurement only: the clean-up off
+
+
 @pytest.fixture(autouse=True)
 def _close_figures():
     yield
     pyplot = sys.modules.get("matplotlib.pyplot")
-    if pyplot is not None:
+    if pyplot is not None and not _KEEP:
         pyplot.close("all")
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _release_jax():
     yield
+    if _KEEP:
+        return
     jax = sys.modules.get("jax")
     if jax is not None:
         jax.clear_caches()
@@ -155,6 +161,25 @@ def pytest_runtest_protocol(item, nextitem):
     if _PROFILE is not None:
         _PROFILE.start(item.nodeid.split("::")[0])
     yield
+
+
+# Run order (also the order pytest-xdist's --dist loadfile hands files to workers): the two longest files
+# first, so they do not end up as a lone tail on one core, then the notebooks (nbval), then everything else.
+# The browser test executes the notebooks in reverse order, so while it works down from the last notebook
+# nbval works up from the first one on the other worker: each notebook is compiled once, by whichever gets
+# there first, and found in the shared persistent compilation cache by the other.
+_FIRST = ("tests/test_browser.py", "tests/test_binder.py")
+
+
+def _run_rank(nodeid: str) -> int:
+    path = nodeid.split("::")[0]
+    if path in _FIRST:
+        return _FIRST.index(path)
+    return len(_FIRST) + (0 if path.endswith(".ipynb") else 1)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    items.sort(key=lambda item: _run_rank(item.nodeid))  # stable: the order inside a file is kept
 
 
 def pytest_sessionfinish(session, exitstatus):
