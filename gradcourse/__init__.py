@@ -13,7 +13,7 @@ above it in this list; ``python scripts/import_graph.py`` prints who imports who
 """
 from . import compile_cache  # noqa: F401  (switches on JAX's persistent compilation cache: see its docstring)
 from .activations import ACTIVATIONS, get_activation
-from .capture import Capture, capture
+from .capture import Capture, capture, jacobian_between
 from .chains import backward, jvp_chain, vjp_chain
 from .health import HealthReport, health_report
 from .model import Stacked, forward, layer_shapes
@@ -64,5 +64,5 @@ __all__ = [
     "ACTIVATIONS", "Stacked", "backward", "dense_layer", "forward", "get_activation", "jacobian_spectrum",
     "jvp_chain", "l2", "layer_norms", "layer_shapes", "mean_square", "mlp", "mlp_params", "path_label",
     "signal_norms", "stacked_norms", "vjp_chain",
-    "Capture", "HealthReport", "capture", "health_report", "tap",
+    "Capture", "HealthReport", "capture", "health_report", "jacobian_between", "tap",
 ]

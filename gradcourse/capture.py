@@ -45,7 +45,7 @@ import numpy as np
 from .norms import l2, path_label
 from .tap import _current, _Frame, _frame, _lifting, _Plan, _taken
 
-__all__ = ["Capture", "capture", "model_kind", "submodules"]
+__all__ = ["Capture", "capture", "jacobian_between", "model_kind", "submodules"]
 
 ModelKind = Literal["equinox", "nnx", "linen"]
 Where = Callable[[str, Any], bool]
@@ -365,6 +365,57 @@ def capture(
     order = plan.names  # execution order (the dicts returned by value_and_grad are key-sorted)
     grads_ = {n: g[n] for n in order if n in g}
     return Capture(value, {n: acts[n] for n in order}, grads_, aux, dict(run.kinds), dict(run.axes))
+
+
+def jacobian_between(
+    fn: Callable[..., Any],
+    *args: Any,
+    source: str,
+    target: str,
+    model: Any = None,
+    where: Where | None = None,
+    method: Literal["auto", "exact", "lanczos"] = "auto",
+    num_iters: int = 64,
+    key: jax.Array | None = None,
+    **kwargs: Any,
+) -> jax.Array:
+    """Singular values of J = ∂h_target/∂h_source between two captured points of ``fn(*args, **kwargs)``.
+
+    ``source`` and ``target`` are names of ``gc.capture`` (taps or module paths; ``model`` and
+    ``where`` as there), ``source`` running before ``target``. J is taken at the values of this run,
+    with everything else held fixed: the map h_source ↦ h_target is ``fn`` re-run with h_source
+    replaced (through its zero perturbation), and its spectrum is ``gc.jacobian_spectrum`` of that
+    one-layer map (``method``, ``num_iters``, ``key`` as there: exact up to 4096 entries, Lanczos
+    beyond). The points' batch axes are flattened with the rest, so for a model that treats examples
+    independently J is block-diagonal over the batch: pass one example to get one example's spectrum.
+
+    >>> import jax.numpy as jnp, gradcourse as gc
+    >>> def f(x):
+    ...     h = gc.tap(3.0 * x, "a")
+    ...     return jnp.sum(gc.tap(jnp.stack([h[0], 2.0 * h[1]]), "b"))
+    >>> gc.jacobian_between(f, jnp.ones(2), source="a", target="b")   # J = diag(1, 2)
+    Array([2., 1.], dtype=float32)
+    """
+    from .spectrum import jacobian_spectrum
+
+    run = _Session(fn, args, kwargs, model, where, False)
+    _, act_spec, plan = run.discover()
+    for name, what in ((source, "source"), (target, "target")):
+        if not isinstance(name, str) or name not in act_spec:
+            shown = ", ".join(plan.names[:20]) + (" ..." if len(plan.names) > 20 else "")
+            raise ValueError(f"{what}: {name!r} is not a captured point; the points are {shown}")
+    if plan.names.index(source) >= plan.names.index(target):
+        raise ValueError(
+            f"source: {source!r} must run before target {target!r} (the points run in the order {plan.names})"
+        )
+    out, frame = _guarded(lambda: run(None, plan))
+    h0 = frame.acts[source]
+
+    def layer(h):
+        _, frame = run({source: h - jax.lax.stop_gradient(h0)}, plan)
+        return frame.acts[target]
+
+    return jacobian_spectrum([layer], h0, method=method, num_iters=num_iters, key=key)
 
 
 class _Session:

@@ -312,3 +312,32 @@ def test_hooks_are_removed_even_when_fn_raises():
         gc.capture(bad, m, x, model=m)
     assert not hasattr(eqx.nn.Linear.__dict__["__call__"], "_gradcourse_hook")
     assert jax.vmap.__module__.startswith("jax") and jax.lax.scan.__module__.startswith("jax")
+
+
+# --------------------------------------------------------------------------- Jacobian between two points
+
+
+def test_jacobian_between_matches_jacfwd_of_the_hand_written_map():
+    ws = _ws(depth=4, scale=1.5)
+    x = jax.random.normal(jax.random.PRNGKey(3), (1, 6))
+    sv = gc.jacobian_between(tapped_loss, ws, x, source="h0", target="h3")
+    h0 = jnp.tanh(x @ ws[0])
+
+    def by_hand(h):  # h0 -> h3 through layers 1..3
+        for w in ws[1:]:
+            h = jnp.tanh(h @ w)
+        return h
+
+    J = jax.jacfwd(lambda v: by_hand(v.reshape(1, 6)).ravel())(h0.ravel())
+    np.testing.assert_allclose(sv, jnp.linalg.svd(J, compute_uv=False), rtol=1e-5, atol=1e-6)
+    # between module paths of an Equinox model, for one example
+    m = EqxMLP(KEY)
+    total = lambda m, x: jnp.sum(jax.vmap(m)(x))
+    sv_m = gc.jacobian_between(total, m, x, model=m, source="layers/0", target="layers/2")
+    z0 = m.layers[0](x[0])
+    J = jax.jacfwd(lambda z: m.layers[2](jnp.tanh(m.layers[1](jnp.tanh(z)))))(z0)
+    np.testing.assert_allclose(sv_m, jnp.linalg.svd(J, compute_uv=False), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"target: 'h9' is not a captured point"):
+        gc.jacobian_between(tapped_loss, ws, x, source="h0", target="h9")
+    with pytest.raises(ValueError, match=r"must run before"):
+        gc.jacobian_between(tapped_loss, ws, x, source="h3", target="h0")
