@@ -214,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     if 1 in args.cores and shutil.which("taskset") is None:
         ap.error("taskset (util-linux) is needed for --cores 1")
     load, t0 = os.getloadavg(), time.perf_counter()
+    flags = "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="learner-cache-") as tmp:
         for cores in args.cores:
@@ -227,7 +228,9 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{nb.name} {cores} core(s) {kind}: {r['wall']:.1f} s wall, {r['cpu']:.1f} s kernel CPU, "
                           f"peak {r['peak_mib']:.0f} MiB{'  ERROR ' + r['error'] if r.get('error') else ''}",
                           flush=True)
-    flags = "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
+                if not args.no_write:  # after every notebook, so an interrupted run still leaves its table
+                    write_readme(table(results, args.cores, load, os.getloadavg(), time.perf_counter() - t0,
+                                       flags + " (partial: interrupted)"))
     block = table(results, args.cores, load, os.getloadavg(), time.perf_counter() - t0, flags)
     print(block)
     if not args.no_write:
