@@ -4,6 +4,15 @@ The model convention of ``gradcourse.models``: a frozen ``Config``, ``init(key, 
 ``apply(params, config, images)``, ``loss(params, config, batch)`` and ``states(params, config, images)``
 (block outputs and activation outputs, for the gradient and dead-unit tools), plus ``accuracy``.
 
+>>> import jax, jax.numpy as jnp
+>>> config = Config(depth=3, width=4, residual=True, norm="batch")
+>>> params = init(jax.random.PRNGKey(0), config)
+>>> images, labels = jnp.ones((2, 8, 8, 1)), jnp.array([3, 7])
+>>> apply(params, config, images).shape, [a.shape for a in states(params, config, images)]
+((2, 10), [(4, 2, 8, 8, 4), (3, 2, 8, 8, 4)])
+>>> bool(loss(params, config, (images, labels)) > 0)
+True
+
 NHWC images ``x: (B, H, W, C_in)``; every convolution is 3×3, stride 1, "SAME" padding, so the
 spatial size never changes and every block keeps ``width`` channels:
 
