@@ -47,8 +47,12 @@ class History:
     ``loss``, ``grad_norm`` (global ‖g‖ of the raw gradients), ``update_norm`` (global ‖Δθ‖): (n,).
     ``grad_norms`` / ``update_ratios``: label -> (n,) for an ordinary leaf, (n, L) for a stacked
     leaf (one column per depth index); empty when ``fit(..., record=False)``.
-    ``params`` / ``opt_state``: after the last step applied. ``stopped_at``: the step (0-based)
-    whose loss or gradients were not finite, else ``None``; ``stop_reason`` says what happened.
+    ``params`` / ``opt_state``: after the last step applied; ``params`` is of the kind given to
+    ``fit`` (a pytree, an Equinox module, a Flax NNX module). ``state``: the mutable state after the
+    last step (``fit(state=...)``, or an NNX model's non-parameter state), else None. ``aux``: with
+    ``has_aux=True``, the aux outputs of every step, stacked along a leading axis (n, ...).
+    ``stopped_at``: the step (0-based) whose loss or gradients were not finite, else ``None``;
+    ``stop_reason`` says what happened.
     """
 
     loss: np.ndarray
@@ -60,6 +64,8 @@ class History:
     opt_state: Any = None
     stopped_at: int | None = None
     stop_reason: str | None = None
+    state: Any = None
+    aux: Any = None
 
     def __len__(self) -> int:
         return int(self.loss.shape[0])
@@ -102,8 +108,13 @@ def _check_steps(steps: Any) -> int:
     return int(steps)
 
 
+def _label(path: Any) -> str:
+    label = path_label(path) or "<root>"
+    return label[: -len("/value")] if label.endswith("/value") else label  # Flax NNX Variable leaves
+
+
 def _leaves(params: Any) -> list[tuple[str, Any]]:
-    items = [(path_label(p) or "<root>", leaf) for p, leaf in jax.tree_util.tree_leaves_with_path(params)]
+    items = [(_label(p), leaf) for p, leaf in jax.tree_util.tree_leaves_with_path(params)]
     if not items:
         raise ValueError("params: expected a pytree with at least one array leaf, found none")
     for label, leaf in items:
@@ -182,17 +193,21 @@ def _signature(batch: Any) -> tuple:
 
 
 def _sum_squares(x: jax.Array, stacked: bool) -> jax.Array:
-    """Σ x² per depth index (shape (L,)) or over everything (shape (1,)), in float32 or wider."""
-    x = x.reshape((x.shape[0], -1) if stacked else (1, -1))
+    """Σ x² per depth index (shape (L,)) or over everything (shape (1,)), in float32 or wider.
+
+    Reduces over axes without reshaping, so a sharded leaf keeps its sharding (a reshape of a sharded
+    array is not always expressible: ``ShardingTypeError`` with Explicit mesh axes)."""
     if jnp.issubdtype(x.dtype, jnp.complexfloating):
         x = jnp.abs(x)
     x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
-    return jnp.sum(x * x, axis=1)
+    total = jnp.sum(x * x, axis=tuple(range(1 if stacked else 0, x.ndim)))
+    return total if stacked else total[None]
 
 
-def _make_chunk(loss_fn: Callable, optimizer: optax.GradientTransformation, mask: list[bool], record: bool):
-    """A jitted run of k steps (``lax.scan``) -> (params, opt_state, alive, metrics (k, M)).
+def _make_chunk(inner: Callable, optimizer: optax.GradientTransformation, mask: list[bool], record: bool):
+    """A jitted run of k steps (``lax.scan``) -> (params, state, opt_state, alive, metrics (k, M), aux (k, ...)).
 
+    ``inner(params, state, batch) -> (loss, (new_state, aux))`` (see ``_inner``).
     Row t of ``metrics`` is [loss, ‖g‖, ‖Δθ‖, ‖g_l‖ for every layer, ‖Δθ_l‖/‖θ_l‖ for every layer].
     A step is applied only while ``alive`` (no non-finite step yet) and t < n_valid (the last chunk
     is padded to k steps so that it reuses the compiled function).
@@ -200,13 +215,13 @@ def _make_chunk(loss_fn: Callable, optimizer: optax.GradientTransformation, mask
     extra = isinstance(optimizer, optax.GradientTransformationExtraArgs)
 
     def squares(tree):  # one vector: the per-layer Σx² of every leaf, in leaf order (cheap on CPU and GPU)
-        return jnp.concatenate([_sum_squares(x, s) for x, s in zip(jax.tree_util.tree_leaves(tree), mask)])
+        return jnp.concatenate([_sum_squares(x, s) for x, s in zip(jax.tree_util.tree_leaves(tree), mask, strict=True)])
 
-    def step(params, opt_state, alive, batch, valid):
-        loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+    def step(params, state, opt_state, alive, batch, valid):
+        (loss, (new_mut, aux)), grads = jax.value_and_grad(inner, has_aux=True)(params, state, batch)
         if extra:  # e.g. line searches (optax.lbfgs) need the value and the function
             updates, new_state = optimizer.update(
-                grads, opt_state, params, value=loss, grad=grads, value_fn=lambda p: loss_fn(p, batch)
+                grads, opt_state, params, value=loss, grad=grads, value_fn=lambda p: inner(p, state, batch)[0]
             )
         else:
             updates, new_state = optimizer.update(grads, opt_state, params)
@@ -219,22 +234,40 @@ def _make_chunk(loss_fn: Callable, optimizer: optax.GradientTransformation, mask
         metrics = jnp.concatenate([x.astype(dtype) for x in parts])
         ok = alive & valid & jnp.all(jnp.isfinite(metrics[:3]))
         keep = lambda new, old: jnp.where(ok, new, old)  # a non-finite step is not applied
-        return jax.tree_util.tree_map(keep, new_params, params), jax.tree_util.tree_map(keep, new_state, opt_state), ok, metrics
+        tm = jax.tree_util.tree_map
+        return tm(keep, new_params, params), tm(keep, new_mut, state), tm(keep, new_state, opt_state), ok, metrics, aux
 
     @functools.partial(jax.jit, static_argnames=("k",))
-    def chunk(params, opt_state, alive, batches, n_valid, *, k, fixed=None):
+    def chunk(params, state, opt_state, alive, batches, n_valid, *, k, fixed=None):
         if batches is not None:  # a list of k batches, stacked here (no extra dispatch)
             batches = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *batches)
 
         def body(carry, xs):
             t, batch = xs
-            p, s, ok, m = step(*carry, fixed if batch is None else batch, t < n_valid)
-            return (p, s, ok), m
+            p, mut, s, ok, m, aux = step(*carry, fixed if batch is None else batch, t < n_valid)
+            return (p, mut, s, ok), (m, aux)
 
-        (params, opt_state, alive), metrics = jax.lax.scan(body, (params, opt_state, alive), (jnp.arange(k), batches))
-        return params, opt_state, alive, metrics
+        carry = (params, state, opt_state, alive)
+        (params, state, opt_state, alive), (metrics, aux) = jax.lax.scan(body, carry, (jnp.arange(k), batches))
+        return params, state, opt_state, alive, metrics, aux
 
     return chunk
+
+
+def _step_dict(row: np.ndarray, items: list, mask: list[bool], record: bool, aux: Any) -> dict[str, Any]:
+    """One step's metrics row as the dict a ``fit`` callback receives."""
+    out: dict[str, Any] = {"loss": float(row[0]), "grad_norm": float(row[1]), "update_norm": float(row[2])}
+    if record:
+        sizes = [leaf.shape[0] if s else 1 for (_, leaf), s in zip(items, mask, strict=True)]
+        offsets = np.cumsum([3] + sizes + sizes)
+        for i, ((label, _), s) in enumerate(zip(items, mask, strict=True)):
+            g = row[offsets[i] : offsets[i + 1]]
+            r = row[offsets[len(items) + i] : offsets[len(items) + i + 1]]
+            out[f"grad_norm/{label}"] = g if s else float(g[0])
+            out[f"update_ratio/{label}"] = r if s else float(r[0])
+    if aux is not None:
+        out["aux"] = aux
+    return out
 
 
 def _reason(row: np.ndarray, step: int) -> str:
@@ -243,6 +276,78 @@ def _reason(row: np.ndarray, step: int) -> str:
         (n, v) for n, v in zip(("loss", "gradient norm", "update norm"), row[:3], strict=True) if not np.isfinite(v)
     )
     return f"{name} is {'NaN' if np.isnan(value) else ('inf' if value > 0 else '-inf')} at step {step}"
+
+
+def _kind(params: Any) -> str | None:
+    """"equinox" / "nnx" for a module of those frameworks, None for a plain pytree (Linen: an error)."""
+    names = [f"{c.__module__}.{c.__qualname__}" for c in type(params).__mro__]
+    if any(n.startswith("equinox.") and n.endswith(".Module") for n in names):
+        return "equinox"
+    if any(n.startswith("flax.nnx.") and n.endswith(".Module") for n in names):
+        return "nnx"
+    if any(n.startswith("flax.linen.") and n.endswith(".Module") for n in names):
+        raise TypeError(
+            "params: a Flax Linen module holds no parameters; pass its variables (module.init(key, x)) and call "
+            "module.apply(variables, ...) inside loss_fn"
+        )
+    return None
+
+
+def _prepare(params: Any, state: Any) -> tuple[str | None, Any, Any, Callable, Callable]:
+    """Split ``params`` into what is trained and the rest: (kind, trainable, state, model(p, s), finish(p, s)).
+
+    Equinox: the floating-point arrays are trained (``eqx.partition(model, eqx.is_inexact_array)``); functions,
+    Python scalars, integer arrays and PRNG keys stay as they are. Flax NNX: the ``nnx.Param`` variables are
+    trained; the rest (batch statistics, RNG counts and keys) is the mutable state, carried from step to step.
+    ``finish`` returns the trained model of the same kind (an NNX model is also updated in place).
+    """
+    kind = _kind(params)
+    if kind == "equinox":
+        import equinox as eqx
+
+        trainable, static = eqx.partition(params, eqx.is_inexact_array)
+        return kind, trainable, state, lambda p, s: eqx.combine(p, static), lambda p, s: eqx.combine(p, static)
+    if kind == "nnx":
+        from flax import nnx
+
+        if state is not None:
+            raise ValueError("state: an NNX model carries its own state (batch statistics, RNG counts); leave it None")
+        graphdef, trainable, rest = nnx.split(params, nnx.Param, ...)
+        original = params
+
+        def finish(p, s):
+            nnx.update(original, p, s)
+            return original
+
+        # copy=True: fresh Variables in the current trace (NNX forbids writing to one made at another trace level)
+        return kind, trainable, rest, lambda p, s: nnx.merge(graphdef, p, s, copy=True), finish
+    return None, params, state, lambda p, s: p, lambda p, s: p
+
+
+def _inner(loss_fn: Callable, kind: str | None, model: Callable, has_aux: bool, with_state: bool) -> Callable:
+    """``loss_fn`` as ``inner(params, state, batch) -> (loss, (new_state, aux))``, for every kind of model."""
+
+    def inner(p, s, batch):
+        m = model(p, s)
+        if kind == "nnx":
+            from flax import nnx
+
+            out = loss_fn(m, batch)
+            new_s = nnx.split(m, nnx.Param, ...)[2]  # the writes loss_fn made (batch statistics, RNG counts)
+        elif with_state:
+            out = loss_fn(m, s, batch)
+            if not (isinstance(out, tuple) and len(out) == 2):
+                raise ValueError("loss_fn: with state= it must return (loss, new_state) (or (loss, (new_state, aux)))")
+            out, new_s = (out[0], out[1]) if not has_aux else ((out[0], out[1][1]), out[1][0])
+        else:
+            out, new_s = loss_fn(m, batch), s
+        if has_aux:
+            if not (isinstance(out, tuple) and len(out) == 2):
+                raise ValueError(f"loss_fn: with has_aux=True it must return (loss, aux), got {type(out).__name__}")
+            return out[0], (new_s, out[1])
+        return out, (new_s, None)
+
+    return inner
 
 
 # --------------------------------------------------------------------------- fit
@@ -259,8 +364,27 @@ def fit(
     progress: bool = True,
     desc: str | None = None,
     record: bool = True,
+    has_aux: bool = False,
+    state: Any = None,
+    opt_state: Any = None,
+    callback: Callable[[int, dict[str, Any]], Any] | None = None,
+    callback_every: int = 1,
 ) -> History:
     """Run ``steps`` optimizer steps of ``loss_fn(params, batch) -> scalar`` and record every one.
+
+    ``params``: a pytree of arrays, an Equinox module (its floating-point arrays are trained; functions,
+    Python scalars and PRNG keys are left alone) or a Flax NNX module (its ``nnx.Param`` variables
+    are trained; batch statistics and RNG counts are carried as state). ``loss_fn`` takes the model
+    of that kind. ``History.params`` is the trained model of the same kind; an NNX model is also
+    updated in place. For Flax Linen pass the variables dict and call ``module.apply`` in ``loss_fn``.
+    ``has_aux``: ``loss_fn`` returns ``(loss, aux)``; the aux of every step is in ``History.aux``.
+    ``state``: a mutable state for a pytree or Equinox model (BatchNorm statistics, ``eqx.nn.State``):
+    then ``loss_fn(params, state, batch)`` returns ``(loss, new_state)`` (with ``has_aux``:
+    ``(loss, (new_state, aux))``); the final state is ``History.state``. ``opt_state``: resume from
+    a previous ``History.opt_state`` instead of ``optimizer.init(params)``. ``callback(step, metrics)``:
+    called on the host for every ``callback_every``-th step (step + 1 a multiple of it) with that
+    step's loss, grad_norm, update_norm, per-layer values and aux; it runs as each compiled chunk's
+    metrics arrive, one chunk (10 steps) behind the device.
 
     ``optimizer``: any ``optax.GradientTransformation`` (clipping chained in with optax).
     ``data``: a function ``step -> batch``, an iterable of batches (a list counts as one), or one
@@ -282,6 +406,14 @@ def fit(
             f"optax.chain(optax.clip_by_global_norm(1.0), optax.sgd(0.1))), got {type(optimizer).__name__}"
         )
     steps = _check_steps(steps)
+    if not isinstance(has_aux, bool):
+        raise TypeError(f"has_aux: expected True or False, got {type(has_aux).__name__}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback: expected None or a function (step, metrics) -> None, got {type(callback).__name__}")
+    every = _check_steps(callback_every) if callback is not None else 1
+    with_state = state is not None
+    kind, params, state, make_model, finish = _prepare(params, state)
+    inner = _inner(loss_fn, kind, make_model, has_aux, with_state)
     items = _leaves(params)
     mask = _stacked_mask(stacked, items)
     if data is None:
@@ -295,26 +427,33 @@ def fit(
             raise ValueError("data: the iterable yields no batches") from None
     else:
         first = fixed
-    out = jax.eval_shape(loss_fn, params, first)
+    out = jax.eval_shape(lambda p, s, b: inner(p, s, b)[0], params, state, first)
     if not hasattr(out, "shape") or out.shape != ():
         shape = getattr(out, "shape", type(out).__name__)
         raise ValueError(f"loss_fn: must return a scalar (shape ()), got {shape}; reduce it, e.g. with jnp.mean")
     if not jnp.issubdtype(out.dtype, jnp.floating):
         raise TypeError(f"loss_fn: must return a floating-point scalar, got dtype {jnp.dtype(out.dtype).name}")
 
-    chunk = _make_chunk(loss_fn, optimizer, mask, record)
+    chunk = _make_chunk(inner, optimizer, mask, record)
     k = min(CHUNK, steps)
-    opt_state = optimizer.init(params)
+    if opt_state is None:
+        opt_state = optimizer.init(params)
+    elif jax.tree_util.tree_structure(opt_state) != jax.tree_util.tree_structure(optimizer.init(params)):
+        raise ValueError(
+            "opt_state: its structure does not match optimizer.init(params); pass the History.opt_state of a run "
+            "with the same optimizer and parameters"
+        )
     alive = jnp.asarray(True)
 
     from tqdm.auto import tqdm
 
     bar = tqdm(total=steps, desc=desc, disable=not progress, leave=True)
     rows: list[np.ndarray] = []  # metrics on the host, one array per chunk
-    pending: list[tuple[int, int, jax.Array]] = []  # (first step, steps, metrics on the device)
+    auxes: list[Any] = []  # aux outputs on the host, one pytree of (steps, ...) arrays per chunk
+    pending: list[tuple[int, int, jax.Array, Any]] = []  # (first step, steps, metrics and aux on the device)
     stopped_at = stop_reason = None
 
-    def read(first_step: int, n: int, metrics: jax.Array) -> bool:
+    def read(first_step: int, n: int, metrics: jax.Array, aux: Any) -> bool:
         """Bring one chunk's metrics to the host; False (and stop info set) at a non-finite step."""
         nonlocal stopped_at, stop_reason
         m = np.asarray(metrics)[:n]
@@ -324,6 +463,13 @@ def fit(
             stopped_at = first_step + int(bad[0])
             stop_reason = _reason(np.asarray(metrics)[bad[0]], stopped_at)
         rows.append(m)
+        if has_aux:
+            auxes.append(jax.tree_util.tree_map(lambda a: np.asarray(a)[: len(m)], aux))
+        if callback is not None:
+            for t in range(len(m)):
+                if (first_step + t + 1) % every == 0:
+                    aux_t = jax.tree_util.tree_map(lambda a, t=t: a[t], auxes[-1]) if has_aux else None
+                    callback(first_step + t, _step_dict(m[t], items, mask, record, aux_t))
         if progress:
             if len(m):
                 bar.set_postfix(loss=f"{float(m[-1, 0]):.4g}", refresh=False)
@@ -332,11 +478,11 @@ def fit(
 
     def run(first_step: int, batches: Any, n: int, size: int) -> None:
         """Dispatch steps first_step ... first_step+n-1 as one compiled chunk of ``size`` steps."""
-        nonlocal params, opt_state, alive
-        params, opt_state, alive, metrics = chunk(
-            params, opt_state, alive, batches, jnp.asarray(n, jnp.int32), k=size, fixed=fixed
+        nonlocal params, state, opt_state, alive
+        params, state, opt_state, alive, metrics, aux = chunk(
+            params, state, opt_state, alive, batches, jnp.asarray(n, jnp.int32), k=size, fixed=fixed
         )
-        pending.append((first_step, n, metrics))
+        pending.append((first_step, n, metrics, aux))
 
     ran_out = False
     try:
@@ -390,10 +536,12 @@ def fit(
         update_norm=table[:, 2].copy(),
         grad_norms=grad_norms,
         update_ratios=update_ratios,
-        params=params,
+        params=finish(params, state),
         opt_state=opt_state,
         stopped_at=stopped_at,
         stop_reason=stop_reason,
+        state=state if (with_state or kind == "nnx") else None,
+        aux=jax.tree_util.tree_map(lambda *a: np.concatenate(a), *auxes) if has_aux and auxes else None,
     )
 
 
@@ -497,8 +645,11 @@ def fit_many(
             raise ValueError(f"hyperparams: {name!r} needs one value per run, shape ({R},), got {value.shape}")
         table[name] = value
 
-    chunk = _make_chunk(loss_fn, optimizer, mask, record)
-    one_step = lambda p, s, a, b, valid: chunk(p, s, a, [b], valid, k=1)  # noqa: E731  (fit's step, once)
+    chunk = _make_chunk(lambda p, _, b: (loss_fn(p, b), (None, None)), optimizer, mask, record)
+
+    def one_step(p, s, a, b, valid):  # fit's step, once (no model state, no aux)
+        p, _, s, a, m, _ = chunk(p, None, s, a, [b], valid, k=1)
+        return p, s, a, m
 
     def body(carry, inp):
         (p, s, alive), (batch, valid) = carry, inp
