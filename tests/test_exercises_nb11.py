@@ -65,7 +65,7 @@ def _template(x):
         (lambda x: jnp.sqrt(jnp.maximum(x, 0.0) + 1e-6), "keep the values"),
         (lambda x: jnp.nan_to_num(jnp.where(x > 0, jnp.sqrt(x), 0.0)), "still NaN"),
         (lambda x: jnp.where(x > 0, 2 * jnp.sqrt(jnp.where(x > 0, x, 1.0)), 0.0), "returns"),
-        (lambda x: float(x) if x > 0 else 0.0, "failed"),
+        (lambda x: float(x) if x > 0 else 0.0, "Your code raised"),
         (3.0, "function"),
     ],
 )

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._core import Exercise, FunctionExercise, NotAttempted, Sheet, ValueExercise, Wrong
+from ._core import Exercise, FunctionExercise, Sheet, ValueExercise, Wrong
 
 __all__ = ["q1", "q1_gradients", "q2", "q3", "sheet"]
 
@@ -82,32 +82,38 @@ def _sqrt_relu_fixed(x):
 _Q2_POINTS = (0.0, -2.0, -0.5, 1e-4, 0.25, 4.0)
 
 
-def _scalar(fn, t):
-    out = fn(t)
-    if out is None:
-        raise Wrong("Your function returned None: did you forget `return`?")
-    return jnp.asarray(out, jnp.float32).reshape(())
-
-
-def _value_and_grad(fn, x: float) -> tuple[float, float]:
-    try:
-        v, g = jax.value_and_grad(lambda t: _scalar(fn, t))(jnp.float32(x))
-    except (Wrong, NotAttempted):
-        raise
-    except NotImplementedError:
-        raise NotAttempted from None
-    except Exception as e:  # the learner's function failed under jax.grad
-        raise Wrong(f"jax.grad of your function failed at x = {x}: {type(e).__name__}: {e}") from None
+def _value_and_grad(fn, x: float) -> tuple[float, float] | None:
+    """(value, derivative) of the learner's scalar function at x, or None when it returned None."""
+    if fn(jnp.float32(x)) is None:
+        return None
+    v, g = jax.value_and_grad(lambda t: jnp.asarray(fn(t), jnp.float32).reshape(()))(jnp.float32(x))
     return float(v), float(g)
 
 
+def _guarded_like(answer: Any, fn: Any) -> Any:
+    """``fn`` run the way ``check`` runs the learner's function (time limit, errors reported in words).
+
+    ``check`` hands the checker the learner's function already wrapped, and the wrapper runs it in a thread;
+    ``jax.grad`` must trace the learner's function inside that same thread, so the whole value-and-gradient
+    computation is wrapped the same way instead.
+    """
+    try:
+        return type(answer)(fn, answer.time_limit)
+    except (AttributeError, TypeError):  # not wrapped (called directly): no time limit
+        return fn
+
+
 def _q2_checker(answer: Any) -> str | None:
-    raw = getattr(answer, "fn", answer)  # jax.grad must trace the learner's function itself (not in a thread)
+    raw = getattr(answer, "fn", answer)
     if not callable(raw):
         raise Wrong(f"Expected a function sqrt_relu_fixed(x), got {type(raw).__name__}.")
+    at = _guarded_like(answer, lambda x: _value_and_grad(raw, x))
     for x in _Q2_POINTS:
         v_ref, g_ref = _value_and_grad(_sqrt_relu_fixed, x)
-        v, g = _value_and_grad(raw, x)
+        got = at(x)
+        if got is None:
+            raise Wrong("Your function returned None: did you forget `return`?")
+        v, g = got
         if not math.isfinite(v) or abs(v - v_ref) > 1e-5 * max(1.0, abs(v_ref)):
             return (f"At x = {x} your function returns {v:.6g}, but sqrt_relu(x) = {v_ref:.6g}: the fix must keep the "
                     "values (adding ε inside the sqrt, or clipping, changes them near 0).")
