@@ -107,6 +107,27 @@ def check_health(axis_type):
         close(a["grad_rms"], b["grad_rms"], a["name"])
 
 
+def check_fit(axis_type):
+    """gc.train.fit on model-sharded parameters (a reshape in the sum of squares used to fail here)."""
+    import optax
+
+    p, x = mlp_params(), x_batch()
+    plain = lambda p, x: loss(p, x)
+    ref = gc.train.fit(plain, p, optax.adam(1e-2), x, 12, progress=False)
+    mesh = jax.make_mesh((8,), ("d",), axis_types=(axis_type,))
+    with jax.set_mesh(mesh):
+        ps = {k: jax.device_put(v, NamedSharding(mesh, SHARD[k])) for k, v in p.items()}
+        xs = jax.device_put(x, NamedSharding(mesh, P()))
+        h = gc.train.fit(plain, ps, optax.adam(1e-2), xs, 12, progress=False)
+    close(h.loss, ref.loss, "loss")
+    for k in ref.grad_norms:
+        close(h.grad_norms[k], ref.grad_norms[k], k)
+    for k in p:
+        close(h.params[k], ref.params[k], k)
+        if spec(h.params[k]) is None or tuple(s for s in spec(h.params[k]) if s) != tuple(s for s in SHARD[k] if s):
+            raise AssertionError(f"params[{k}] came back with {h.params[k].sharding}, not {SHARD[k]}")
+
+
 CHECKS = {
     "capture_data_explicit": lambda: check_capture(AxisType.Explicit, "data", False),
     "capture_data_explicit_jit": lambda: check_capture(AxisType.Explicit, "data", True),
@@ -116,6 +137,8 @@ CHECKS = {
     "step_metrics_explicit": lambda: check_step_metrics(AxisType.Explicit),
     "step_metrics_auto": lambda: check_step_metrics(AxisType.Auto),
     "health_report_explicit": lambda: check_health(AxisType.Explicit),
+    "fit_model_sharded_explicit": lambda: check_fit(AxisType.Explicit),
+    "fit_model_sharded_auto": lambda: check_fit(AxisType.Auto),
 }
 
 
