@@ -55,7 +55,7 @@ def test_q2_reference_is_where_a_float32_linear_net_overflows():
         h = h @ (jax.random.normal(k, (n, n)) * (2.0 / n**0.5))
         ms.append(float(jnp.mean(h.astype(jnp.float64) ** 2)) if bool(jnp.all(jnp.isfinite(h))) else math.inf)
     first_inf = next(i + 1 for i, m in enumerate(ms) if not math.isfinite(m))
-    assert abs(first_inf - depth) <= 4  # per-entry overflow (|h_i| > 1.8e19 · ...) sits within a few layers of q_l = max
+    assert abs(first_inf - depth) <= 4  # entries overflow within a few layers of q_l = max
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,8 @@ def test_q1_q_equals_one_mistake_is_the_one_step_answer():
     assert 1 / e == pytest.approx(value, rel=5e-3)
 
 
-@pytest.mark.parametrize("answer, phrase", [(2.0, "ReLU"), (2.1939, "fixed point q*"), (2.3, "is not right"), ("2.2", "number")])
+@pytest.mark.parametrize("answer, phrase", [(2.0, "ReLU"), (2.1939, "fixed point "
+                                                                    "q*"), (2.3, "is not right"), ("2.2", "number")])
 def test_q1_mistakes(answer, phrase):
     assert phrase in body(ex.q1.check(answer))
 
@@ -39,13 +40,14 @@ def test_q2_reference_matches_a_measured_tanh_profile():
         key = jax.random.PRNGKey(seed)
         W = [jax.random.normal(k, (n, n)) * math.sqrt(w2 / n) for k in jax.random.split(key, L)]
         b = [jax.random.normal(k, (n,)) * math.sqrt(b2) for k in jax.random.split(jax.random.fold_in(key, 1), L)]
-        h = jnp.tanh(jax.random.normal(jax.random.fold_in(key, 2), (n,)) * math.sqrt(float(gc.theory.qstar("tanh", w2, b2))))
+        z0 = jax.random.normal(jax.random.fold_in(key, 2), (n,))
+        h = jnp.tanh(z0 * math.sqrt(float(gc.theory.qstar("tanh", w2, b2))))
         hs = [h]
-        for Wl, bl in zip(W, b):
+        for Wl, bl in zip(W, b, strict=False):
             hs.append(jnp.tanh(Wl @ hs[-1] + bl))
         g = jax.random.normal(jax.random.fold_in(key, 3), (n,))
         gs = [g]
-        for Wl, bl, hp in zip(W[::-1], b[::-1], hs[-2::-1]):
+        for Wl, bl, hp in zip(W[::-1], b[::-1], hs[-2::-1], strict=False):
             gs.append(Wl.T @ (gs[-1] * (1 - jnp.tanh(Wl @ hp + bl) ** 2)))
         norms = np.array([float(jnp.sum(x**2)) for x in gs[::-1]])
         ratios.append(norms / norms[-1])

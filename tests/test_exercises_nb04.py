@@ -67,7 +67,10 @@ def test_q3_reference_matches_mean_field_theory(sigma_w2, sigma_b2):
 
 @pytest.mark.parametrize(
     "answer, phrase",
-    [(lambda L: float(L), "variance"), (lambda L: 1.0, "orthogonal"), (lambda L: 2.0**L, "add"), (lambda L: 2.0, "one layer"), (lambda L: L + 2.0, "right value is")],
+    [
+        (lambda L: float(L), "variance"), (lambda L: 1.0, "orthogonal"), (lambda L: 2.0**L, "add"),
+        (lambda L: 2.0, "one layer"), (lambda L: L + 2.0, "right value is"),
+    ],
 )
 def test_q4_mistakes(answer, phrase):
     assert phrase in body(ex.q4.check(answer))

@@ -1,4 +1,5 @@
-"""Notebook 05 exercises: references agree with gradcourse.layers, JAX and measurement; typical mistakes get their own message."""
+"""Notebook 05 exercises: references agree with gradcourse.layers, JAX and measurement; typical mistakes get their
+own message."""
 from __future__ import annotations
 
 import jax
@@ -23,7 +24,8 @@ def test_summary_lists_what_is_left():
 
 def test_q1_reference_equals_gc_layer_norm():
     h = np.random.default_rng(0).normal(2.0, 3.0, size=(3, 4, 9))
-    np.testing.assert_allclose(ex.q1.reference(h, 1e-5), layers.layer_normalize(jnp.asarray(h), eps=1e-5), rtol=1e-5, atol=1e-5)
+    want = layers.layer_normalize(jnp.asarray(h), eps=1e-5)
+    np.testing.assert_allclose(ex.q1.reference(h, 1e-5), want, rtol=1e-5, atol=1e-5)
 
 
 def test_q1_jax_answer_passes():
@@ -95,7 +97,8 @@ def test_q3_reference_equals_jax_vjp():
 
 def test_q3_jax_vjp_answer_passes():
     def by_jax(h, g):
-        return jax.vjp(lambda h: layers.batch_normalize(h, eps=0.0), jnp.asarray(h, jnp.float32))[1](jnp.asarray(g, jnp.float32))[0]
+        _, pull = jax.vjp(lambda h: layers.batch_normalize(h, eps=0.0), jnp.asarray(h, jnp.float32))
+        return pull(jnp.asarray(g, jnp.float32))[0]
 
     assert ex.q3.check(by_jax).status == CORRECT          # a float32 answer passes
 

@@ -1,4 +1,5 @@
-"""Notebook 06 exercises: references agree with gradcourse.layers, JAX and measurement; typical mistakes get their own message."""
+"""Notebook 06 exercises: references agree with gradcourse.layers, JAX and measurement; typical mistakes get their
+own message."""
 from __future__ import annotations
 
 import math

@@ -44,7 +44,8 @@ import numpy as np
 __all__ = [
     "CHECKER_ERROR", "CORRECT", "INCORRECT", "NOT_ATTEMPTED", "TIME_LIMIT", "ArrayExercise", "Exercise", "Feedback",
     "FunctionExercise", "LearnerError", "NotAttempted", "Sheet", "ValueExercise", "Wrong", "all_sheets", "as_array",
-    "as_number", "compare_arrays", "expect_function", "diagnose", "is_placeholder", "relative_error", "reset_all", "set_time_limit",
+    "as_number", "compare_arrays", "diagnose", "expect_function", "is_placeholder", "relative_error", "reset_all",
+    "set_time_limit",
 ]
 
 Status = Literal["not attempted", "correct", "incorrect", "checker error"]
@@ -135,7 +136,8 @@ class _Guarded:
         if worker.is_alive():
             raise LearnerError(
                 f"Your function took longer than {self.time_limit:g} s on one test case (an endless loop?), so the "
-                "check gave up. It may still be running in the background: restart the kernel if the notebook gets slow. "
+                "check gave up. It may still be running in the background: restart the kernel if the notebook gets "
+                "slow. "
                 "(The limit is gradcourse.exercises.TIME_LIMIT; change it with gc.exercises.set_time_limit(seconds).)"
             )
         if "error" in box:
@@ -219,7 +221,10 @@ def compare_arrays(got: Any, want: Any, name: str = "your answer", rtol: float =
     w = np.asarray(want, dtype=np.float64)
     if g.shape != w.shape:
         if g.size == w.size:
-            return f"{name} has shape {g.shape} but should have shape {w.shape}: right numbers, wrong layout (a transpose or reshape?)."
+            return (
+                f"{name} has shape {g.shape} but should have shape {w.shape}: right numbers, wrong layout (a transpose "
+                f"or reshape?)."
+            )
         return f"{name} has shape {g.shape} but should have shape {w.shape}."
     if _close(g, w, rtol, atol):
         return None
@@ -450,7 +455,8 @@ class FunctionExercise(Exercise):
     atol: float = 0.0
 
     def _at(self, args: tuple) -> str:
-        return f"{self.signature.split('(')[0]}{args}" if len(args) != 1 else f"{self.signature.split('(')[0]}({args[0]!r})"
+        name = self.signature.split("(")[0]
+        return f"{name}{args}" if len(args) != 1 else f"{name}({args[0]!r})"
 
     def judge(self, answer: Any) -> str | None:
         if not callable(answer):
@@ -466,17 +472,20 @@ class FunctionExercise(Exercise):
                 got.append(None)
                 errors[i] = e.message
         want = [np.asarray(self.reference(*args), dtype=np.float64) for args in self.cases]
-        ok = [g is not None and _close(g, w, self.rtol, self.atol) for g, w in zip(got, want)]
+        ok = [g is not None and _close(g, w, self.rtol, self.atol) for g, w in zip(got, want, strict=True)]
         if all(ok):
             return None
         for wrong, message in self.mistakes:
             values = [wrong(*args) for args in self.cases]
-            pairs = [(g, v) for g, v in zip(got, values) if v is not None]
+            pairs = [(g, v) for g, v in zip(got, values, strict=True) if v is not None]
             if pairs and all(g is not None and _close(g, v, self.rtol, self.atol) for g, v in pairs):
                 return message
         factor = self._constant_factor(got, want)
         if factor is not None:
-            return f"Your function is off by a constant factor: it returns {factor:.3g} times the right value on every case."
+            return (
+                f"Your function is off by a constant factor: it returns {factor:.3g} times the right value on every "
+                f"case."
+            )
         i = ok.index(False)
         if i in errors:
             return f"At {self._at(self.cases[i])}: {errors[i]}"
@@ -484,13 +493,16 @@ class FunctionExercise(Exercise):
         if g.shape != w.shape:
             return f"At {self._at(self.cases[i])} your function returns shape {g.shape}, the right shape is {w.shape}."
         if w.size == 1:
-            return f"At {self._at(self.cases[i])} your function returns {float(g.reshape(())):.6g}, but the right value is {float(w.reshape(())):.6g}."
+            return (
+                f"At {self._at(self.cases[i])} your function returns {float(g.reshape(())):.6g}, but the right value "
+                f"is {float(w.reshape(())):.6g}."
+            )
         return f"At {self._at(self.cases[i])}: " + compare_arrays(g, w, "your result", self.rtol, self.atol)
 
 
     def _constant_factor(self, got: list, want: list) -> float | None:
         """The common ratio got/want over all cases, if there is one and it does not round to ±1."""
-        if any(g is None or g.shape != w.shape or not np.all(np.isfinite(g)) for g, w in zip(got, want)):
+        if any(g is None or g.shape != w.shape or not np.all(np.isfinite(g)) for g, w in zip(got, want, strict=True)):
             return None
         g = np.concatenate([x.ravel() for x in got])
         w = np.concatenate([x.ravel() for x in want])

@@ -64,7 +64,7 @@ def _check_q1(fn: Callable) -> str | None:
         ("∂L/∂W", lambda d: d.T @ h_prev, {W.T.shape: transposed}, [(delta.T @ h_prev / B, averaged)]),
         ("∂L/∂b", lambda d: d.sum(axis=0), {g_out.shape: not_summed}, [(delta.mean(axis=0), averaged)]),
     ]
-    for (name, of_delta, wrong_shapes, mistakes), got in zip(parts, out):
+    for (name, of_delta, wrong_shapes, mistakes), got in zip(parts, out, strict=False):
         if np.shape(got) in wrong_shapes and np.shape(got) != np.shape(of_delta(delta)):
             return wrong_shapes[np.shape(got)]
         mistakes = mistakes + [(of_delta(d), msg) for d, msg in wrong_deltas]
@@ -88,7 +88,8 @@ q1 = Exercise(
         "∂L/∂h_prev is (batch, n_in), so δ @ W; ∂L/∂b sums δ over the batch.",
     ],
     reference=_dense_tanh_backward,
-    explanation="Every gradient is δ = ∂L/∂z multiplied by what z was multiplied by in the forward pass; shapes tell you the order.",
+    explanation="Every gradient is δ = ∂L/∂z multiplied by what z was multiplied by in the forward pass; shapes tell "
+                "you the order.",
 )
 
 
@@ -120,15 +121,17 @@ def _check_q2(fn: Callable) -> str | None:
                               "returns one row uᵀ J, so m of them."),
         (np.ones_like(pts), "One pass is not enough in general: a JVP gives one column J v (for a scalar loss, the "
                             "directional derivative ∇L·v, a single number), a VJP one row uᵀ J."),
-        (np.stack([n * m, n * m], 1), "One pass gives a whole column (JVP) or a whole row (VJP) of the Jacobian, not a single entry."),
+        (np.stack([n * m, n * m], 1), "One pass gives a whole column (JVP) or a whole row (VJP) of the Jacobian, not a "
+                                      "single entry."),
         (np.stack([n, n], 1), "The VJP count depends on the number of outputs m, not inputs: each VJP gives a row of "
                               "length n at once. For a scalar loss one VJP is the whole gradient."),
-        (np.stack([m, m], 1), "The JVP count depends on the number of inputs n: each JVP gives one column, and J has n columns."),
+        (np.stack([m, m], 1), "The JVP count depends on the number of inputs n: each JVP gives one column, and J has n "
+                              "columns."),
     ]
     problem = diagnose(np.array(got, dtype=np.float64), np.stack([n, m], 1), mistakes, name="Your counts")
     if problem is None or not problem.startswith("Your counts"):
         return problem
-    (n0, m0), out = next((p, o) for p, o in zip(_Q2_POINTS, got) if tuple(o) != p)
+    (n0, m0), out = next((p, o) for p, o in zip(_Q2_POINTS, got, strict=False) if tuple(o) != p)
     return (f"passes({n0}, {m0}) returned {tuple(out)}. Count the columns of the {m0} × {n0} Jacobian that one JVP "
             "gives, and the rows that one VJP gives.")
 
@@ -185,7 +188,8 @@ def _check_q3(fn: Callable) -> str | None:
     got = fn(f, x)
     want = np.asarray(jax.jacfwd(f)(x), dtype=np.float64)
     mistakes = [
-        (want.T, f"Your Jacobian is transposed: each VJP e_jᵀ J is a *row* (one per output, length n = {want.shape[1]}), "
+        (want.T, f"Your Jacobian is transposed: each VJP e_jᵀ J is a *row* (one per output, length n = "
+                 f"{want.shape[1]}), "
                  f"so stack them as rows to get shape (m, n) = {want.shape}."),
     ]
     return diagnose(got, want, mistakes, name="Your Jacobian", rtol=1e-4)
@@ -200,7 +204,8 @@ q3 = Exercise(
     checker=_check_q3,
     hints=[
         "`y, pull = jax.vjp(f, x)` does the forward pass once; `pull(u)` returns a tuple whose first entry is uᵀ J.",
-        "Pull back each basis vector e_j of the output space (rows of jnp.eye(m)): a Python loop, or jax.vmap over the rows.",
+        "Pull back each basis vector e_j of the output space (rows of jnp.eye(m)): a Python loop, or jax.vmap over the "
+        "rows.",
     ],
     reference=_jacobian_by_vjps,
     explanation="This is what `jax.jacrev` does: m VJPs sharing one forward pass. `jax.jacfwd` uses n JVPs instead.",
@@ -221,8 +226,10 @@ _Q4_MISTAKES = [
     ((6 * _U32) ** (1 / 3), "You used u = 2⁻²³ (the machine epsilon, the gap above 1). The question gives the unit "
                             "roundoff u = 2⁻²⁴ ≈ 6e-8, half of it."),
     (math.sqrt(_U32), "√u ≈ 2e-4 is the best step for the one-sided difference (f(x+ε) - f(x))/ε, whose truncation "
-                      "error is O(ε). The central difference's error is O(ε²), which moves the balance point to ε ∝ u^(1/3)."),
-    ((3 * 2.0**-53) ** (1 / 3), "That is float64's best step (u = 2⁻⁵³). The question is about float32, u = 2⁻²⁴ ≈ 6e-8."),
+                      "error is O(ε). The central difference's error is O(ε²), which moves the balance point to ε ∝ "
+                      "u^(1/3)."),
+    ((3 * 2.0**-53) ** (1 / 3), "That is float64's best step (u = 2⁻⁵³). The question is about float32, u = 2⁻²⁴ ≈ "
+                                "6e-8."),
 ]
 
 

@@ -30,12 +30,16 @@ q1 = FunctionExercise(
     ),
     cases=_Q1_POINTS,
     mistakes=[
-        (lambda L, s: s ** (2 * L), "You squared: σ_w^(2L) is the ratio of *squared* norms (each layer multiplies ‖g‖² by "
+        (lambda L, s: s ** (2 * L), "You squared: σ_w^(2L) is the ratio of *squared* norms (each layer multiplies ‖g‖² "
+                                    "by "
                                     "σ_w²). The norm itself gains σ_w per layer."),
-        (lambda L, s: s ** (L / 2), "You took one square root too many: σ_w is already the scale of the weights (σ_w² is "
+        (lambda L, s: s ** (L / 2), "You took one square root too many: σ_w is already the scale of the weights (σ_w² "
+                                    "is "
                                     "their variance times n), and each layer multiplies the norm by σ_w."),
-        (lambda L, s: s ** (L - 1), "Off by one: from h_L back to h_0 the signal passes through all L weight matrices."),
-        (lambda L, s: s ** (L + 1), "Off by one: from h_L back to h_0 the signal passes through exactly L weight matrices."),
+        (lambda L, s: s ** (L - 1), "Off by one: from h_L back to h_0 the signal passes through all L weight "
+                                    "matrices."),
+        (lambda L, s: s ** (L + 1), "Off by one: from h_L back to h_0 the signal passes through exactly L weight "
+                                    "matrices."),
         (lambda L, s: s ** (-L), "Inverted: ∂L/∂h_0 is ∂L/∂h_L pulled back through L layers, each multiplying the norm "
                                  "by σ_w (so it vanishes for σ_w < 1 and explodes for σ_w > 1)."),
         (lambda L, s: s * L, "The layers' gains multiply, they do not add: σ_w · σ_w ⋯ σ_w."),
@@ -47,7 +51,8 @@ q1 = FunctionExercise(
         "E‖g Wᵀ‖² = n · (σ_w²/n) · ‖g‖² = σ_w² ‖g‖², so the norm gains σ_w per layer.",
     ],
     reference=_backward_ratio,
-    explanation="σ_w^L: 1.1^50 ≈ 117 and 0.9^50 ≈ 0.005. A 10% error in the weight scale is a factor of 100 over 50 layers.",
+    explanation="σ_w^L: 1.1^50 ≈ 117 and 0.9^50 ≈ 0.005. A 10% error in the weight scale is a factor of 100 over 50 "
+                "layers.",
 )
 
 
@@ -114,14 +119,20 @@ q3 = FunctionExercise(
     ),
     cases=_Q3_POINTS,
     mistakes=[
-        (lambda c: _layers_per_decade(c) / 2, "You forgot the ½: χ₁ is the per-layer gain of the *squared* norm, so the "
-                                              "norm gains √χ₁ per layer and needs twice as many layers for a factor 10."),
-        (lambda c: 2 * math.log(10) / math.log(c), "A number of layers is positive: for χ₁ > 1 the signal grows 10× over "
+        (lambda c: _layers_per_decade(c) / 2, "You forgot the ½: χ₁ is the per-layer gain of the *squared* norm, so "
+                                              "the "
+                                              "norm gains √χ₁ per layer and needs twice as many layers for a factor "
+                                              "10."),
+        (lambda c: 2 * math.log(10) / math.log(c), "A number of layers is positive: for χ₁ > 1 the signal grows 10× "
+                                                   "over "
                                                    "that many layers, for χ₁ < 1 it shrinks 10×. Take |ln χ₁|."),
-        (lambda c: -2 * math.log(10) / math.log(c), "Right for χ₁ < 1 only; for χ₁ > 1 (exploding) the count is positive "
+        (lambda c: -2 * math.log(10) / math.log(c), "Right for χ₁ < 1 only; for χ₁ > 1 (exploding) the count is "
+                                                    "positive "
                                                     "too: use |ln χ₁|."),
-        (lambda c: 2 / abs(math.log(c)), "That is the number of layers for a factor e; for a factor 10 multiply by ln 10."),
-        (lambda c: 2 * math.log(10) / abs(1 - c), "Close for χ₁ near 1 only (ln χ₁ ≈ χ₁ - 1 there): use ln χ₁ exactly."),
+        (lambda c: 2 / abs(math.log(c)), "That is the number of layers for a factor e; for a factor 10 multiply by ln "
+                                         "10."),
+        (lambda c: 2 * math.log(10) / abs(1 - c), "Close for χ₁ near 1 only (ln χ₁ ≈ χ₁ - 1 there): use ln χ₁ "
+                                                  "exactly."),
     ],
     signature="layers_per_decade(chi1)",
     template="def layers_per_decade(chi1):\n    ...  # return a (real) number of layers",
@@ -157,7 +168,8 @@ q4 = FunctionExercise(
     ),
     cases=_Q4_POINTS,
     mistakes=[
-        (lambda s, w: s * w, "Cauchy-Schwarz gives |⟨W, G⟩| ≤ ‖W‖‖G‖, so ‖G‖ is at least |s| divided by ‖W‖, not multiplied."),
+        (lambda s, w: s * w, "Cauchy-Schwarz gives |⟨W, G⟩| ≤ ‖W‖‖G‖, so ‖G‖ is at least |s| divided by ‖W‖, not "
+                             "multiplied."),
         (lambda s, w: s / w, "A norm cannot be negative: the bound is |s| / ‖W_l‖ (here s < 0)."),
         (lambda s, w: np.abs(s) / w**2, "One power of ‖W_l‖ only: |s| = |⟨W_l, G_l⟩| ≤ ‖W_l‖ ‖G_l‖."),
         (lambda s, w: np.full_like(w, np.abs(s)), "|s| bounds ‖W_l‖‖G_l‖, not ‖G_l‖ alone: divide by ‖W_l‖."),

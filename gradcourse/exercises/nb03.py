@@ -117,10 +117,14 @@ q3 = FunctionExercise(
     ),
     cases=[(a,) for a in (0.0, 0.01, 0.1, 0.3, 0.5)],
     mistakes=[
-        (lambda a: 2.0 / (1.0 + a), "You averaged the slope, E[φ'] = (1 + a)/2. χ₁ needs the mean *squared* slope, E[φ'²] = (1 + a²)/2."),
-        (lambda a: 2.0, "That is the ReLU answer, right for a = 0 only: the negative half of the pre-activations contributes a² too."),
-        (lambda a: 1.0 / (1.0 + a * a), "Missing the factor 2: z > 0 and z < 0 each have probability 1/2, so E[φ'²] = (1 + a²)/2."),
-        (lambda a: (1.0 + a * a) / 2.0, "That is E[φ'²] = χ₁/σ_w². The critical σ_w² solves σ_w² E[φ'²] = 1: take the reciprocal."),
+        (lambda a: 2.0 / (1.0 + a), "You averaged the slope, E[φ'] = (1 + a)/2. χ₁ needs the mean *squared* slope, "
+                                    "E[φ'²] = (1 + a²)/2."),
+        (lambda a: 2.0, "That is the ReLU answer, right for a = 0 only: the negative half of the pre-activations "
+                        "contributes a² too."),
+        (lambda a: 1.0 / (1.0 + a * a), "Missing the factor 2: z > 0 and z < 0 each have probability 1/2, so E[φ'²] = "
+                                        "(1 + a²)/2."),
+        (lambda a: (1.0 + a * a) / 2.0, "That is E[φ'²] = χ₁/σ_w². The critical σ_w² solves σ_w² E[φ'²] = 1: take the "
+                                        "reciprocal."),
         (lambda a: math.sqrt(2.0 / (1.0 + a * a)), "That is σ_w; the question asks for σ_w² (the variance scale)."),
     ],
     signature="leaky_relu_critical(a)",
@@ -160,7 +164,8 @@ q4 = FunctionExercise(
     cases=_SAT_CASES,
     mistakes=[
         (lambda w, s: math.erfc(math.atanh(s) / math.sqrt(2.0)), "You used q = 1. Deep in the network the "
-                                                                  "pre-activation variance is the fixed point q*, gc.theory.qstar('tanh', sigma_w2, 0.05)."),
+                                                                  "pre-activation variance is the fixed point q*, "
+                                                                  "gc.theory.qstar('tanh', sigma_w2, 0.05)."),
         (lambda w, s: 0.5 * _saturated_at_qstar(w, s), "Only one tail: tanh saturates near −1 *and* near +1."),
         (lambda w, s: math.erfc(s / math.sqrt(2.0 * float(__import__("gradcourse").theory.qstar("tanh", w, 0.05)))),
          "|tanh(z)| > s means |z| > atanh(s) (≈ 2.65 for s = 0.99), not |z| > s."),

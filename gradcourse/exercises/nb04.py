@@ -1,4 +1,7 @@
-"""Exercises for notebook 04, initialisation: the backward gain of He init, He's rule for any activation, ReLU's q*, Fuss–Catalan moments."""
+"""Exercises for notebook 04, initialisation.
+
+q1 the backward gain of He init, q2 He's rule for any activation, q3 ReLU's q*, q4 Fuss–Catalan moments.
+"""
 from __future__ import annotations
 
 import math
@@ -18,7 +21,10 @@ _FANS = [(64, 64), (100, 10), (10, 300), (784, 256)]
 
 
 def _backward_gain(fan_in: int, fan_out: int) -> float:
-    """Per-unit Var[δ_in] / Var[δ_out] through W (fan_out × fan_in), Var[W] = 2/fan_in, and ReLU: fan_out · (2/fan_in) · 1/2."""
+    """Per-unit Var[δ_in] / Var[δ_out] through W (fan_out × fan_in), Var[W] = 2/fan_in, and ReLU.
+
+    Each entry of δ_in sums fan_out terms: fan_out · (2/fan_in) · 1/2.
+    """
     return fan_out / fan_in
 
 
@@ -27,15 +33,18 @@ q1 = FunctionExercise(
     prompt=(
         "He's rule Var[W] = 2/fan_in keeps the *forward* variance constant. A dense ReLU layer maps fan_in inputs "
         "to fan_out outputs with that initialisation. Write `backward_gain(fan_in, fan_out)`: by what factor does "
-        "it multiply the per-unit variance of the backward signal, Var[∂L/∂h_i], on its way from its outputs to its inputs?"
+        "it multiply the per-unit variance of the backward signal, Var[∂L/∂h_i], on its way from its outputs to its "
+        "inputs?"
     ),
     cases=_FANS,
     mistakes=[
         (lambda i, o: 1.0, "He's fan_in rule preserves the forward variance; backward, the sum runs over the "
-                           "fan_out outputs, so the gain is fan_out · Var[W] · E[relu'²], not 1 unless fan_in = fan_out."),
+                           "fan_out outputs, so the gain is fan_out · Var[W] · E[relu'²], not 1 unless fan_in = "
+                           "fan_out."),
         (lambda i, o: i / o, "Inverted: ∂L/∂h_in = Wᵀ (relu' ⊙ ∂L/∂z) sums over the fan_out outputs."),
         (lambda i, o: 2.0 * o / i, "Missing ReLU's 1/2: E[relu'(z)²] = 1/2, half the units pass no gradient."),
-        (lambda i, o: math.sqrt(o / i), "That is the gain of the standard deviation; the question asks for the variance."),
+        (lambda i, o: math.sqrt(o / i), "That is the gain of the standard deviation; the question asks for the "
+                                        "variance."),
     ],
     signature="backward_gain(fan_in, fan_out)",
     hints=[
@@ -119,11 +128,17 @@ q3 = FunctionExercise(
     ),
     cases=[(0.5, 1.0), (0.8, 0.05), (1.5, 0.2), (1.9, 0.01), (2.0, 0.05), (3.0, 0.5)],
     mistakes=[
-            (lambda w, b: b / (1 - w) if w < 1 else None, "You used E[relu(z)²] = q; it is q/2 (half the Gaussian mass is cut off). The map is q ← σ_w² q/2 + σ_b²."),
-            (lambda w, b: b / (1 + w / 2) if w < 2 else None, "Sign error: solving q = σ_w² q/2 + σ_b² gives q (1 − σ_w²/2) = σ_b²."),
-            (lambda w, b: b / (1 - w / 2) if w < 2 else -math.inf, "Return +inf (math.inf) when q grows without bound, not −inf."),
-            (lambda w, b: None if w < 2 else math.inf, "Right for σ_w² ≥ 2; check your formula for σ_w² < 2 by solving q = σ_w² q/2 + σ_b²."),
-            (lambda w, b: b / (1 - w / 2) if w < 2 else None, "Right for σ_w² < 2. For σ_w² ≥ 2 (with σ_b² > 0) the map q ← σ_w² q/2 + σ_b² grows without bound; return math.inf."),
+            (lambda w, b: b / (1 - w) if w < 1 else None, "You used E[relu(z)²] = q; it is q/2 (half the Gaussian mass "
+                                                          "is cut off). The map is q ← σ_w² q/2 + σ_b²."),
+            (lambda w, b: b / (1 + w / 2) if w < 2 else None, "Sign error: solving q = σ_w² q/2 + σ_b² gives q (1 − "
+                                                              "σ_w²/2) = σ_b²."),
+            (lambda w, b: b / (1 - w / 2) if w < 2 else -math.inf, "Return +inf (math.inf) when q grows without bound, "
+                                                                   "not −inf."),
+            (lambda w, b: None if w < 2 else math.inf, "Right for σ_w² ≥ 2; check your formula for σ_w² < 2 by solving "
+                                                       "q = σ_w² q/2 + σ_b²."),
+            (lambda w, b: b / (1 - w / 2) if w < 2 else None, "Right for σ_w² < 2. For σ_w² ≥ 2 (with σ_b² > 0) the "
+                                                              "map q ← σ_w² q/2 + σ_b² grows without bound; return "
+                                                              "math.inf."),
         ],
     signature="relu_qstar(sigma_w2, sigma_b2)",
     hints=[
@@ -156,8 +171,10 @@ q4 = FunctionExercise(
     mistakes=[
             (lambda L: float(L), "That is the variance, E[x²] − E[x]² = L. The second moment adds E[x]² = 1."),
             (lambda L: 1.0, "That is the orthogonal answer (every x = 1). Gaussian products spread out with depth."),
-            (lambda L: 2.0**L, "The moments do not multiply layer by layer. For independent rotation-invariant factors the normalised variances *add*: 1 per Gaussian layer."),
-            (lambda L: 2.0, "Right for one layer only (Marchenko–Pastur, E[x²] = 2). Each extra layer adds 1 to the variance."),
+            (lambda L: 2.0**L, "The moments do not multiply layer by layer. For independent rotation-invariant factors "
+                               "the normalised variances *add*: 1 per Gaussian layer."),
+            (lambda L: 2.0, "Right for one layer only (Marchenko–Pastur, E[x²] = 2). Each extra layer adds 1 to the "
+                            "variance."),
         ],
     signature="fc_second_moment(depth)",
     hints=[

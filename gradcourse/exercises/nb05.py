@@ -77,7 +77,8 @@ q1 = Exercise(
     hints=[
         "Per example: subtract the mean over the last axis, divide by the square root of (variance over the last "
         "axis + eps). Keep the dimensions so that broadcasting works.",
-        "mu = h.mean(-1, keepdims=True); var = ((h - mu)**2).mean(-1, keepdims=True); return (h - mu) / sqrt(var + eps)",
+        "mu = h.mean(-1, keepdims=True); var = ((h - mu)**2).mean(-1, keepdims=True); return (h - mu) / sqrt(var + "
+        "eps)",
     ],
     reference=_layer_norm,
     explanation=(
@@ -243,7 +244,8 @@ def _check_q4(fn: Callable) -> str | None:
         want = d2 / var
         mistakes = [
             (d2 / f2, "You divided by the mean square E[φ²]; BatchNorm divides by the *centred* spread, Var[φ] = "
-                      "E[φ²] − E[φ]². That difference is the whole effect (for ReLU, E[φ²] = 1/2 but Var[φ] = 1/2 − 1/(2π))."),
+                      "E[φ²] − E[φ]². That difference is the whole effect (for ReLU, E[φ²] = 1/2 but Var[φ] = 1/2 − "
+                      "1/(2π))."),
             (d2, "Only the numerator: the backward gain E[φ'²] must be compared with the forward variance Var[φ] that "
                  "the next BatchNorm divides by."),
             (var / d2, "Inverted: the backward signal gains E[φ'²] through φ and 1/Var[φ] through the next BatchNorm."),

@@ -51,7 +51,8 @@ q1 = FunctionExercise(
     signature="layers_to_grow(factor, s, c, prenorm)",
     reference=_layers_to_grow,
     hints=[
-        "E‖h + sF‖² = ‖h‖² + 2s E⟨h, F⟩ + s² E‖F‖², with E⟨h, F⟩ = 0 for a random branch. So q_l = q_(l-1) + s² · ms(F).",
+        "E‖h + sF‖² = ‖h‖² + 2s E⟨h, F⟩ + s² E‖F‖², with E⟨h, F⟩ = 0 for a random branch. So q_l = q_(l-1) + s² · "
+        "ms(F).",
         "Unnormalised: q_L = (1 + s²c)^L. Pre-norm: q_L = 1 + L s² c. Set q_L = factor and solve for L.",
     ],
     explanation=(
@@ -117,7 +118,10 @@ def _residual_vjp(u: Any, J: Any, s: float) -> np.ndarray:
 
 
 _RNG = np.random.default_rng(11)
-_Q3_CASES = [(_RNG.normal(size=4), _RNG.normal(size=(4, 4)), 0.5), (_RNG.normal(size=(2, 3)), _RNG.normal(size=(3, 3)), 1.0)]
+_Q3_CASES = [
+    (_RNG.normal(size=4), _RNG.normal(size=(4, 4)), 0.5),
+    (_RNG.normal(size=(2, 3)), _RNG.normal(size=(3, 3)), 1.0),
+]
 
 
 q3 = FunctionExercise(
@@ -132,7 +136,8 @@ q3 = FunctionExercise(
         (lambda u, J, s: s * u @ J, "You dropped the skip path: the Jacobian of h + sF(h) is I + sJ, so the cotangent "
                                     "passes through unchanged *plus* s·uJ."),
         (lambda u, J, s: u + u @ J, "The branch's contribution is scaled by s: u + s·uJ."),
-        (lambda u, J, s: u + s * u @ J.T, "Transposed: for a row-vector cotangent the VJP is u (I + sJ) = u + s·(u @ J); "
+        (lambda u, J, s: u + s * u @ J.T, "Transposed: for a row-vector cotangent the VJP is u (I + sJ) = u + s·(u @ "
+                                          "J); "
                                           "u @ J.T would be a JVP with J."),
         (lambda u, J, s: u @ J, "That is the plain (no skip) VJP without the scale; a residual block gives u + s·uJ."),
     ],
@@ -169,12 +174,14 @@ q4 = FunctionExercise(
     ),
     cases=_Q4_CASES,
     mistakes=[
-        (lambda L, r, q0, c: (r - 1) * q0 / (L * c), "That is s², the largest branch *variance* scale; take the square root."),
+        (lambda L, r, q0, c: (r - 1) * q0 / (L * c), "That is s², the largest branch *variance* scale; take the square "
+                                                     "root."),
         (lambda L, r, q0, c: math.sqrt(r * q0 / (L * c)), "q_L / q_0 = 1 + L s² c / q0: the 1 is the skip path, "
                                                           "so only r − 1 is left for the branches."),
         (lambda L, r, q0, c: math.sqrt(r ** (1 / L) - 1) / math.sqrt(c), "That is the *unnormalised* stack's rule "
          "((1 + s²c)^L = r). A pre-norm stack grows linearly, q_L = q0 + L s² c, so its backward ratio is q_L/q_0."),
-        (lambda L, r, q0, c: math.sqrt((r - 1) / (L * c)), "You dropped q0: the ratio is (q0 + L s² c)/q0, so s² = (r − 1) q0 / (L c)."),
+        (lambda L, r, q0, c: math.sqrt((r - 1) / (L * c)), "You dropped q0: the ratio is (q0 + L s² c)/q0, so s² = (r "
+                                                           "− 1) q0 / (L c)."),
     ],
     signature="prenorm_scale(L, r, q0, c)",
     reference=_prenorm_scale,

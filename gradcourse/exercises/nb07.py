@@ -53,10 +53,13 @@ def _check_q1(fn: Callable[[dict, float], Any]) -> str | None:
             return got
         keys = sorted(grads)
         want = clip_global_reference(grads, max_norm)
-        flat = lambda d: np.concatenate([np.ravel(np.asarray(d[k], dtype=np.float64)) for k in keys])
+        flat = lambda d, keys=keys: np.concatenate([np.ravel(np.asarray(d[k], dtype=np.float64)) for k in keys])
         for k in keys:
             if np.shape(got[k]) != grads[k].shape:
-                return f"Leaf {k!r} has shape {np.shape(got[k])}, but the gradient's is {grads[k].shape}: clipping only rescales."
+                return (
+                    f"Leaf {k!r} has shape {np.shape(got[k])}, but the gradient's is {grads[k].shape}: clipping only "
+                    f"rescales."
+                )
         total = np.linalg.norm(flat(grads))
         per_leaf = {k: g * min(1.0, max_norm / np.linalg.norm(g)) for k, g in grads.items()}
         always = {k: g * max_norm / total for k, g in grads.items()}
@@ -223,7 +226,9 @@ q3 = Exercise(
 # --------------------------------------------------------------------------- q4: Adam's first step
 
 
-def adam_first_step_reference(g: np.ndarray, lr: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> np.ndarray:
+def adam_first_step_reference(
+    g: np.ndarray, lr: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8
+) -> np.ndarray:
     """The first update of ``optax.adam(lr, b1, b2, eps)``: -lr · m̂/(√v̂ + eps) with m̂ = g, v̂ = g²."""
     g = np.asarray(g, dtype=np.float64)
     m_hat = (1 - b1) * g / (1 - b1)
@@ -244,7 +249,8 @@ def _check_q4(fn: Callable[..., Any]) -> str | None:
                   "the second: -lr · m̂ / (√v̂ + eps)."),
         (-lr * (1 - b1) * g / (np.sqrt(1 - b2) * np.abs(g) + eps),
          "You left out the bias correction: after one step m = (1-β1)g and v = (1-β2)g², and Adam divides them by "
-         "(1-β1¹) and (1-β2¹), which gives m̂ = g and v̂ = g². Without it the step is (1-β1)/√(1-β2) ≈ 3.16 times too big."),
+         "(1-β1¹) and (1-β2¹), which gives m̂ = g and v̂ = g². Without it the step is (1-β1)/√(1-β2) ≈ 3.16 times too "
+         "big."),
         (-lr * np.sign(g), "Almost: -lr·sign(g) ignores eps. For the tiny entry 5e-9 the step is "
                            "-lr · 5e-9 / (5e-9 + 1e-8), a third of lr, not lr."),
         (lr * g / (np.abs(g) + eps), "Wrong sign: the update moves against the gradient."),

@@ -46,11 +46,20 @@ def _check_q1(fn: Callable[[float, float], Any]) -> str | None:
         if value == want:
             continue
         if value == want - 1:
-            return f"horizon({rho}, {tol}) = {value} is one step short: ρ^{value} = {rho ** value:.3g} is still above {tol}. Round up, not down."
+            return (
+                f"horizon({rho}, {tol}) = {value} is one step short: ρ^{value} = {rho ** value:.3g} is still above "
+                f"{tol}. Round up, not down."
+            )
         if value == round(math.log(rho) / math.log(tol)) or value == math.ceil(math.log(rho) / math.log(tol)):
-            return f"horizon({rho}, {tol}) = {value}: the logarithms are upside down. Solve ρ^T = tol for T: T = log(tol) / log(ρ)."
+            return (
+                f"horizon({rho}, {tol}) = {value}: the logarithms are upside down. Solve ρ^T = tol for T: T = log(tol) "
+                f"/ log(ρ)."
+            )
         if value < 0:
-            return f"horizon({rho}, {tol}) = {value} is negative; log(ρ) and log(tol) are both negative, so their ratio is positive."
+            return (
+                f"horizon({rho}, {tol}) = {value} is negative; log(ρ) and log(tol) are both negative, so their ratio "
+                f"is positive."
+            )
         return f"horizon({rho}, {tol}) = {value}, but it should be {want} (check: ρ^T ≤ tol at T = {want}, not before)."
     return None
 
@@ -170,15 +179,23 @@ def _check_q3(value: Any) -> str | None:
         return None
     p = 0.5 ** (1 / 100)
     if abs(b - p) <= 1e-3:
-        return f"{b:.4g} is the forget-gate value σ(b) you need, not the bias b: invert the sigmoid, b = log(p / (1 - p))."
+        return (
+            f"{b:.4g} is the forget-gate value σ(b) you need, not the bias b: invert the sigmoid, b = log(p / (1 - p))."
+        )
     if abs(b - 1.0) <= 1e-6:
-        return "b = 1 is the usual default (Jozefowicz et al. 2015), but σ(1)^100 = 0.731^100 ≈ 2e-14: far too little over 100 steps."
+        return (
+            "b = 1 is the usual default (Jozefowicz et al. 2015), but σ(1)^100 = 0.731^100 ≈ 2e-14: far too little "
+            "over 100 steps."
+        )
     if abs(b) <= 1e-3:
         return "b = 0 gives σ(0) = 1/2: the gradient halves every step, so 1/2 is kept for one step, not for 100."
     kept = (1.0 / (1.0 + math.exp(-b))) ** 100
     if b < want:
         return f"With b = {b:.4g}, σ(b)^100 = {kept:.3g}, less than 1/2: the bias must be larger."
-    return f"With b = {b:.4g}, σ(b)^100 = {kept:.3g} ≥ 1/2, but a smaller bias also works: find the smallest, where σ(b)^100 = 1/2."
+    return (
+        f"With b = {b:.4g}, σ(b)^100 = {kept:.3g} ≥ 1/2, but a smaller bias also works: find the smallest, where "
+        f"σ(b)^100 = 1/2."
+    )
 
 
 q3 = Exercise(

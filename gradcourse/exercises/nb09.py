@@ -40,8 +40,10 @@ def _check_q1(fn: Callable) -> str | None:
     want = np.sqrt(k * k * c * v / 2)
     mistakes = [
         (k * k * c * v / 2, "That is χ₁, the gain of the *squared* norm; the norm gains √χ₁ per layer."),
-        (np.sqrt(k * k * c * v), "You left out ReLU's factor ½: half of the pre-activations are negative and pass no gradient."),
-        (np.sqrt(c * v / 2), "The fan-in of a k×k convolution is k²·c_in (every output sums over a k×k window of c_in channels), not c_in."),
+        (np.sqrt(k * k * c * v), "You left out ReLU's factor ½: half of the pre-activations are negative and pass no "
+                                 "gradient."),
+        (np.sqrt(c * v / 2), "The fan-in of a k×k convolution is k²·c_in (every output sums over a k×k window of c_in "
+                             "channels), not c_in."),
         (np.sqrt(k * c * v / 2), "The fan-in of a k×k convolution is k²·c_in, not k·c_in."),
     ]
     return diagnose(got, want, mistakes, name="Your gain", rtol=1e-6)
@@ -61,7 +63,8 @@ q1 = Exercise(
     ],
     reference=_relu_conv_gain,
     explanation=(
-        "PyTorch's default gives √(1/6) ≈ 0.41 per layer, so 16 layers shrink the backward signal by about 0.41¹⁶ ≈ 6·10⁻⁷; "
+        "PyTorch's default gives √(1/6) ≈ 0.41 per layer, so 16 layers shrink the backward signal by about 0.41¹⁶ ≈ "
+        "6·10⁻⁷; "
         "He's rule gives exactly 1."
     ),
 )
@@ -93,16 +96,23 @@ def _check_q2(fn: Callable) -> str | None:
     got = fn(acts.copy())
     want = _dead_channel_fraction(acts)
     mistakes = [
-        (np.mean(acts <= 0, axis=(1, 2, 3, 4)), "That is the fraction of *entries* that are zero. About half of a healthy "
-                                                 "ReLU's outputs are zero; a channel is dead only when it is zero for every "
+        (np.mean(acts <= 0, axis=(1, 2, 3, 4)), "That is the fraction of *entries* that are zero. About half of a "
+                                                "healthy "
+                                                 "ReLU's outputs are zero; a channel is dead only when it is zero for "
+                                                 "every "
                                                  "image at every position, so it never passes a gradient."),
-        (np.mean(np.all(acts <= 0, axis=1), axis=(1, 2, 3)), "You counted a (position, channel) pair as dead when it is off "
-                                                             "for every image. A conv channel shares its weights across "
-                                                             "positions: it is dead only if it is off at *all* positions too."),
-        (np.mean(np.all(acts <= 0, axis=(2, 3, 4)), axis=1), "You averaged over images, asking which images switch every "
+        (np.mean(np.all(acts <= 0, axis=1), axis=(1, 2, 3)), "You counted a (position, channel) pair as dead when it "
+                                                             "is off "
+                                                             "for every image. A conv channel shares its weights "
+                                                             "across "
+                                                             "positions: it is dead only if it is off at *all* "
+                                                             "positions too."),
+        (np.mean(np.all(acts <= 0, axis=(2, 3, 4)), axis=1), "You averaged over images, asking which images switch "
+                                                             "every "
                                                                "unit off. Reduce with `all` over images and positions, "
                                                                "then average over channels."),
-        (np.sum(np.all(acts <= 0, axis=(1, 2, 3)), axis=-1), "That is the *number* of dead channels per layer; divide by "
+        (np.sum(np.all(acts <= 0, axis=(1, 2, 3)), axis=-1), "That is the *number* of dead channels per layer; divide "
+                                                             "by "
                                                               "the number of channels."),
     ]
     return diagnose(got, want, mistakes, name="Your fractions", rtol=1e-9)
@@ -175,17 +185,21 @@ q3 = FunctionExercise(
                           "and a NaN may come first. np.isfinite catches both."),
         (_first_nan_only, "±Inf counts too (an overflow): np.isfinite is False for NaN, +Inf and −Inf."),
         (lambda acts: (lambda i: i + 1 if i >= 0 else -1)(_first_nonfinite_layer(acts)), "Off by one: layers are "
-                                                                                         "numbered from 0, like the list."),
+                                                                                         "numbered from 0, like the "
+                                                                                         "list."),
         (lambda acts: next((i for i in range(len(acts) - 1, -1, -1) if not np.all(np.isfinite(acts[i]))), -1),
-         "That is the *last* broken layer; once a layer is non-finite every later one usually is too. Debug the first."),
+         "That is the *last* broken layer; once a layer is non-finite every later one usually is too. Debug the "
+         "first."),
         (lambda acts: next((i for i, a in enumerate(acts) if not np.all(np.isfinite(np.ravel(a)[:5]))), -1),
          "Check every entry of a layer, not only the first few: one bad channel in one image is enough."),
     ],
     signature="first_nonfinite_layer(acts)",
     reference=_first_nonfinite_layer,
     hints=[
-        "np.isfinite(a) is False for NaN, +Inf and −Inf; np.all(...) over the whole array says whether a layer is clean.",
-        "Loop with enumerate over the layers and return the first index whose array is not all finite; -1 after the loop.",
+        "np.isfinite(a) is False for NaN, +Inf and −Inf; np.all(...) over the whole array says whether a layer is "
+        "clean.",
+        "Loop with enumerate over the layers and return the first index whose array is not all finite; -1 after the "
+        "loop.",
     ],
     explanation=(
         "The first non-finite layer is where the computation broke (an overflow, a 0/0 in a normalisation, log of 0); "

@@ -41,16 +41,20 @@ q1 = FunctionExercise(
             (lambda d, gq, gk: np.max(np.abs(gq)) * np.max(np.abs(gk)),
              "LN(q) is not a unit vector: its d_head entries have mean square 1, so ‖LN(q)‖ = √d_head (up to ε)."),
             (lambda d, gq, gk: math.sqrt(d) * np.max(gq) * np.max(gk),
-             "Take the largest |γ|, not the largest γ: a negative scale flips the sign of a feature but stretches it just as much."),
+             "Take the largest |γ|, not the largest γ: a negative scale flips the sign of a feature but stretches it "
+             "just as much."),
             (lambda d, gq, gk: np.linalg.norm(gq) * np.linalg.norm(gk) / math.sqrt(d) * d,
-             "That bounds |s| too, but loosely: ‖γ ⊙ x‖ ≤ max|γ| ‖x‖ is tighter than ‖γ‖ ‖x‖ (Cauchy–Schwarz on each factor)."),
+             "That bounds |s| too, but loosely: ‖γ ⊙ x‖ ≤ max|γ| ‖x‖ is tighter than ‖γ‖ ‖x‖ (Cauchy–Schwarz on each "
+             "factor)."),
             (lambda d, gq, gk: math.sqrt(d) * np.max(np.abs(gq * gk)),
-             "The largest scales of q and of k need not sit on the same feature: bound each factor on its own, max|γ_q| · max|γ_k|."),
+             "The largest scales of q and of k need not sit on the same feature: bound each factor on its own, "
+             "max|γ_q| · max|γ_k|."),
         ],
     signature="qk_logit_bound(d_head, gamma_q, gamma_k)",
     hints=[
         "Cauchy–Schwarz: |a·b| ≤ ‖a‖‖b‖. How long is LN(x) for x with d_head entries?",
-        "‖LN(x)‖² = d_head·Var/(Var + ε) ≤ d_head, and ‖γ ⊙ x‖ ≤ max|γ|·‖x‖. Put the pieces together, then divide by √d_head.",
+        "‖LN(x)‖² = d_head·Var/(Var + ε) ≤ d_head, and ‖γ ⊙ x‖ ≤ max|γ|·‖x‖. Put the pieces together, then divide by "
+        "√d_head.",
     ],
     reference=_qk_logit_bound,
     explanation=(
@@ -94,8 +98,11 @@ def _check_q2(fn: Callable) -> str | None:
         value = fn(s.copy())
         got.append(as_array(value, "Your entropies").ravel())
     shapes = [g.shape for g in got]
-    if any(g.shape != (s.shape[0],) for g, s in zip(got, cases)):
-        return f"Return one entropy per query position, shape (T,); for (5, 5), (6, 6), (4, 4) logits you returned shapes {shapes}."
+    if any(g.shape != (s.shape[0],) for g, s in zip(got, cases, strict=False)):
+        return (
+            f"Return one entropy per query position, shape (T,); for (5, 5), (6, 6), (4, 4) logits you returned shapes "
+            f"{shapes}."
+        )
     got_all = np.concatenate(got)
     want = np.concatenate([_causal_attention_entropy(s) for s in cases])
     mistakes = [
@@ -151,21 +158,29 @@ q3 = FunctionExercise(
     ),
     cases=_Q3_CASES,
     mistakes=[
-            (lambda L, v0, v: 1 / math.sqrt(L), "1/√L is the large-L limit only (or v0 = 0): keep the embeddings' variance v0 in σ_l²."),
-            (lambda L, v0, v: (v0 + v) / (v0 + L * v), "The gradient scales with 1/σ_L, not 1/σ_L²: take the square root of the variance ratio."),
-            (lambda L, v0, v: math.sqrt((v0 + L * v) / (v0 + v)), "Inverted: a larger stream (deeper model) means a *smaller* top-block gradient, since LN divides by σ_L."),
-            (lambda L, v0, v: math.sqrt(v0 / (v0 + L * v)), "Compare with a depth-1 model, whose stream already holds one branch: σ_1² = v0 + v, not v0."),
-            (lambda L, v0, v: math.sqrt((v0 + v) / (v0 + (L - 1) * v)), "Off by one: after L blocks the stream holds L branch outputs, σ_L² = v0 + L·v."),
+            (lambda L, v0, v: 1 / math.sqrt(L), "1/√L is the large-L limit only (or v0 = 0): keep the embeddings' "
+                                                "variance v0 in σ_l²."),
+            (lambda L, v0, v: (v0 + v) / (v0 + L * v), "The gradient scales with 1/σ_L, not 1/σ_L²: take the square "
+                                                       "root of the variance ratio."),
+            (lambda L, v0, v: math.sqrt((v0 + L * v) / (v0 + v)), "Inverted: a larger stream (deeper model) means a "
+                                                                  "*smaller* top-block gradient, since LN divides by "
+                                                                  "σ_L."),
+            (lambda L, v0, v: math.sqrt(v0 / (v0 + L * v)), "Compare with a depth-1 model, whose stream already holds "
+                                                            "one branch: σ_1² = v0 + v, not v0."),
+            (lambda L, v0, v: math.sqrt((v0 + v) / (v0 + (L - 1) * v)), "Off by one: after L blocks the stream holds L "
+                                                                        "branch outputs, σ_L² = v0 + L·v."),
         ],
     signature="pre_ln_depth_factor(L, v0, v)",
     hints=[
-        "The factor is σ_1/σ_L: the same top block, seen through a final LN that divides by a larger σ in the deeper model.",
+        "The factor is σ_1/σ_L: the same top block, seen through a final LN that divides by a larger σ in the deeper "
+        "model.",
         "σ_1/σ_L = √((v0 + v)/(v0 + L·v)).",
     ],
     reference=_pre_ln_depth_factor,
     explanation=(
         "√((v0 + v)/(v0 + L v)) → 1/√L for deep models: the ∝ 1/√L top-layer gradient of Xiong et al. (2020). "
-        "Post-LN normalises after every block, σ_l = 1 for every l, so its top-block gradient does not shrink with depth."
+        "Post-LN normalises after every block, σ_l = 1 for every l, so its top-block gradient does not shrink with "
+        "depth."
     ),
 )
 
