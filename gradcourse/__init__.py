@@ -7,7 +7,8 @@ above it in this list; ``python scripts/import_graph.py`` prints who imports who
 - core: ``activations``, ``model``, ``chains``, ``norms``, ``spectrum``, ``nets``, ``layers``, ``models``,
   ``data``, ``train``, and ``validate`` (argument checks used everywhere)
 - theory and statistics: ``theory`` (mean field), ``rmt`` (random-matrix spectra), ``stats``
-- experiments: ``experiments`` (the sweeps and profiles notebooks and explorers run)
+- experiments: ``experiments`` (the sweeps and profiles notebooks and explorers run), ``clipping``
+  (training over many seeds at once, an outlier example's influence; notebook 07)
 - presentation: ``plot`` (draws given arrays), ``widgets`` (controls wired to experiments and plots)
 - course material: ``exercises``
 """
@@ -39,6 +40,7 @@ _SUBMODULES = (
     "stats",
     # experiments
     "experiments",
+    "clipping",
     # presentation
     "plot",
     "widgets",

@@ -11,6 +11,7 @@ NamedTuples that ``gc.plot`` draws and ``gc.widgets`` wires to controls. Nothing
 - ``backward_ratio_grid``: the measured per-layer gradient growth ln(‖g_(l−1)‖/‖g_l‖) on a grid of
   (σ_w², σ_b²), against ½ ln χ₁ (the order-to-chaos phase diagram).
 - ``activation_curves``: φ(x) and φ'(x) (by ``jax.grad``) on a grid, for ``gc.plot.activation_derivatives``.
+- ``mean_pairwise_cosine``: how alike a batch's examples are at every layer (mean cosine over pairs).
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ __all__ = [
     "backward_profile",
     "backward_ratio_grid",
     "jacobian_spectra",
+    "mean_pairwise_cosine",
     "phase_point",
 ]
 
@@ -265,3 +267,28 @@ def activation_curves(
         d = jnp.vectorize(jax.grad(phi))(xj)
         out[activation_name(act)] = (grid, np.asarray(phi(xj), np.float64), np.asarray(d, np.float64))
     return out
+
+
+def mean_pairwise_cosine(hs: Sequence[Any] | Any) -> np.ndarray:
+    """Mean cosine similarity between the examples of a batch, at every layer: shape (L+1,).
+
+    ``hs``: per-layer activations or gradients of shape (B, n) each (a list, or one array (L+1, B, n)
+    from a stacked model), B ≥ 2. For layer l the value is the mean of cos(h_l[a], h_l[b]) over the
+    B(B−1)/2 pairs a < b: about 0 for independent random directions, 1 when every example points the
+    same way. It says whether per-example terms add up coherently, e.g. in ∂L/∂W_l = Σ_b h_{l−1,b} δ_{l,b}ᵀ.
+
+    >>> hs = [jnp.array([[1.0, 0.0], [0.0, 2.0]]), jnp.array([[1.0, 1.0], [2.0, 2.0]])]
+    >>> mean_pairwise_cosine(hs).round(6).tolist()
+    [0.0, 1.0]
+    """
+    layers = list(hs) if not hasattr(hs, "ndim") else [hs[i] for i in range(hs.shape[0])]
+    out = []
+    for i, h in enumerate(layers):
+        h = np.asarray(h, dtype=np.float64)
+        if h.ndim != 2 or h.shape[0] < 2:
+            raise ValueError(f"hs[{i}]: expected shape (batch, width) with batch >= 2, got {h.shape}")
+        u = h / np.maximum(np.linalg.norm(h, axis=1, keepdims=True), np.finfo(np.float64).tiny)
+        gram = u @ u.T
+        b = h.shape[0]
+        out.append((gram.sum() - np.trace(gram)) / (b * (b - 1)))
+    return np.asarray(out)

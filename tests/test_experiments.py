@@ -141,3 +141,17 @@ def test_activation_curves_derivative_matches_finite_differences():
         gc.experiments.activation_curves("tanh")
     with pytest.raises(ValueError, match="x"):
         gc.experiments.activation_curves(["tanh"], [[0.0, 1.0]])
+
+
+def test_mean_pairwise_cosine_matches_a_loop_over_pairs():
+    rng = np.random.default_rng(0)
+    hs = rng.standard_normal((3, 5, 4))
+    hs[2] = np.outer(rng.uniform(0.5, 2.0, 5), rng.standard_normal(4))   # every example the same direction
+    ref = [np.mean([a @ b / (np.linalg.norm(a) * np.linalg.norm(b)) for i, a in enumerate(h) for b in h[i + 1:]])
+           for h in hs]
+    got = gc.experiments.mean_pairwise_cosine(jnp.asarray(hs))
+    np.testing.assert_allclose(got, ref, rtol=1e-5)
+    assert got[2] == pytest.approx(1.0, abs=1e-6)
+    np.testing.assert_allclose(gc.experiments.mean_pairwise_cosine(list(hs)), got)
+    with pytest.raises(ValueError, match=r"hs\[0\]"):
+        gc.experiments.mean_pairwise_cosine([np.ones((1, 4))])

@@ -5,6 +5,7 @@ Every function takes arrays (or a ``History``, a ``BackwardProfile``, ...) compu
 ``(fig, ax)`` or ``(fig, axes)``. Nothing here imports JAX or computes a number a notebook needs.
 """
 from .activations import activation_comparison, activation_derivatives, activation_histograms, layer_profile
+from .clipping import cliff_plot, influence_plot, seed_runs_plot, shared_heatmaps
 from .health import health_profile
 from .norms import depth_profile, weight_vs_signal_plot
 from .numerics import format_bands, layer_fraction_plot, loss_scale_plot, magnitude_histograms, swamping_plot
@@ -17,17 +18,21 @@ __all__ = [
     "activation_comparison",
     "activation_derivatives",
     "activation_histograms",
+    "cliff_plot",
     "compare_runs",
     "depth_profile",
     "format_bands",
     "health_profile",
     "history_curves",
     "history_heatmap",
+    "influence_plot",
     "layer_fraction_plot",
     "layer_profile",
     "loss_scale_plot",
     "magnitude_histograms",
     "phase_diagram",
+    "seed_runs_plot",
+    "shared_heatmaps",
     "spectrum_histogram",
     "swamping_plot",
     "weight_vs_signal_plot",
