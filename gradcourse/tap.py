@@ -9,15 +9,15 @@ plain JAX and in every framework.
 
 Transformations. Taps work under ``jit``, ``grad`` and ``vmap`` applied *around* the captured
 function (``jax.jit(lambda p, x: gc.capture(loss, p, x))``). Inside the captured function, a tap in
-the body of ``jax.lax.scan`` or of a function given to ``jax.vmap`` (also through
-``eqx.filter_vmap``, ``nnx.vmap``, ``nnx.scan``, which call them) is supported: while a capture runs,
-``jax.lax.scan`` and ``jax.vmap`` are replaced by thin wrappers (``_lifting``) that pass each tap's
-perturbation in as one more scanned / mapped input and return the recorded values as one more
-output, so the entries of a tap in a scan body stack along a leading axis, one per iteration, and
-those in a vmapped function along the mapped axis (moved to the front). Not supported: a tap inside
-a function jitted, checkpointed or vmapped *before* the capture started and called inside it (its
-transformation was built with the original ``jax.vmap``); the capture then raises a ValueError
-saying so.
+the body of ``jax.lax.scan``, of a function given to ``jax.vmap``, or of one given to
+``jax.checkpoint`` / ``jax.remat`` (also through ``eqx.filter_vmap``, ``nnx.vmap``, ``nnx.scan``,
+``nnx.remat``, which call them) is supported: while a capture runs, these three are replaced by thin
+wrappers (``_lifting``) that pass each tap's perturbation in as one more scanned / mapped input and
+return the recorded values as one more output, so the entries of a tap in a scan body stack along a
+leading axis, one per iteration, and those in a vmapped function along the mapped axis (moved to the
+front). Not supported: a tap inside a function jitted, checkpointed or vmapped *before* the capture
+started and called inside it (``jax.lax.map``, a module-level ``@jax.jit``: their transformation was
+built with the original function); the capture then raises a ValueError saying so.
 
 The machinery here is the context stack (``_Frame``); ``gradcourse.capture`` drives it.
 """
@@ -36,7 +36,7 @@ __all__ = ["tap"]
 _LOCAL = threading.local()
 _PATCH_LOCK = threading.Lock()
 _PATCH_DEPTH = [0]
-_ORIGINAL = {"scan": jax.lax.scan, "vmap": jax.vmap}
+_ORIGINAL = {"scan": jax.lax.scan, "vmap": jax.vmap, "checkpoint": jax.checkpoint, "remat": jax.remat}
 
 
 class _Plan:
@@ -102,7 +102,9 @@ class _Frame:
                 )
             self.acts[name] = value
             self.kinds[name] = child.kinds[name]
-            self.axes[name] = (lift, *child.axes.get(name, ()))
+            lifted = (lift,) if lift in ("scan", "vmap") else ()  # jax.checkpoint adds no axis
+            if lifted or child.axes.get(name):
+                self.axes[name] = (*lifted, *child.axes.get(name, ()))
         self.new_plan.names.extend(child.new_plan.names)
         self.new_plan.children.append(child.new_plan)
 
@@ -232,6 +234,37 @@ def _lifted_vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, *v_args: An
     return mapped
 
 
+def _lifted_checkpoint(fun: Callable | None = None, **options: Any) -> Callable:
+    """``jax.checkpoint`` (rematerialisation) whose function's taps come out as extra outputs (perturbations in)."""
+    if fun is None:  # used as @jax.checkpoint(policy=...)
+        return lambda f: _lifted_checkpoint(f, **options)
+    original = _ORIGINAL["checkpoint"](fun, **options)
+    static = options.get("static_argnums", ())
+    static = (static,) if isinstance(static, int) else tuple(static)
+
+    def remat(*args: Any, **kwargs: Any) -> Any:
+        parent = _current()
+        if parent is None:
+            return original(*args, **kwargs)
+        plan = parent.next_child()
+        perts = None if parent.perts is None else {n: parent.perts[n] for n in plan.names if n in parent.perts}
+        frames: list[_Frame] = []
+
+        def body(e, *a, **k):
+            child = _Frame(e, plan)
+            frames.append(child)
+            with _frame(child):
+                out = fun(*a, **k)
+            return out, child.acts
+
+        opts = dict(options, static_argnums=tuple(i + 1 for i in static))
+        out, acts = _ORIGINAL["checkpoint"](body, **opts)(perts, *args, **kwargs)
+        parent.absorb(frames[-1], acts, "checkpoint")
+        return out
+
+    return remat
+
+
 @contextlib.contextmanager
 def _lifting():
     """Replace ``jax.lax.scan`` and ``jax.vmap`` by the lifted versions while a capture runs (re-entrant)."""
@@ -239,6 +272,7 @@ def _lifting():
         if _PATCH_DEPTH[0] == 0:
             jax.lax.scan = _lifted_scan
             jax.vmap = _lifted_vmap
+            jax.checkpoint = jax.remat = _lifted_checkpoint
         _PATCH_DEPTH[0] += 1
     try:
         yield
@@ -248,3 +282,4 @@ def _lifting():
             if _PATCH_DEPTH[0] == 0:
                 jax.lax.scan = _ORIGINAL["scan"]
                 jax.vmap = _ORIGINAL["vmap"]
+                jax.checkpoint, jax.remat = _ORIGINAL["checkpoint"], _ORIGINAL["remat"]

@@ -341,3 +341,18 @@ def test_jacobian_between_matches_jacfwd_of_the_hand_written_map():
         gc.jacobian_between(tapped_loss, ws, x, source="h0", target="h9")
     with pytest.raises(ValueError, match=r"must run before"):
         gc.jacobian_between(tapped_loss, ws, x, source="h3", target="h0")
+
+
+def test_tap_inside_checkpoint_called_in_fn():
+    ws, x = _ws(), _x()
+
+    def loss(ws, x):
+        for i, w in enumerate(ws):
+            x = jax.checkpoint(lambda h, w, i=i: gc.tap(jnp.tanh(h @ w), f"h{i}"))(x, w)
+        return jnp.mean(x**2)
+
+    c = gc.capture(loss, ws, x)
+    _, gs = reference(ws, x)
+    assert c.names == ["h0", "h1", "h2"] and "h0" not in c.axes  # jax.checkpoint adds no axis
+    for i in range(3):
+        np.testing.assert_allclose(c.grads[f"h{i}"], gs[i], **TOL)
