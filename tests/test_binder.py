@@ -225,8 +225,8 @@ def test_fresh_binder_environment(tmp_path):
     pre = tmp_path / "preassemble"
     (pre / "binder").mkdir(parents=True)
     shutil.copy2(BINDER / "requirements.txt", pre / "binder" / "requirements.txt")
-    # --no-compile: byte-compiling ~100 packages' .py files is half of the install's CPU time here, and
-    # Python compiles what it imports on first use anyway.
+    # --no-compile: skip byte-compiling every installed .py file up front (Python compiles what it imports
+    # on first use), which only costs the replay time.
     _run([bindir / "python", "-m", "pip", "install", "-q", "--no-compile", "-r", "binder/requirements.txt"],
          cwd=pre, env=env, timeout=1200, what="pip install -r binder/requirements.txt", log=log)
 
