@@ -453,6 +453,7 @@ class FunctionExercise(Exercise):
     signature: str = "f(...)"
     rtol: float = 1e-4
     atol: float = 0.0
+    _cache: dict = field(default_factory=dict, repr=False)
 
     def _at(self, args: tuple) -> str:
         name = self.signature.split("(")[0]
@@ -471,12 +472,11 @@ class FunctionExercise(Exercise):
                     raise
                 got.append(None)
                 errors[i] = e.message
-        want = [np.asarray(self.reference(*args), dtype=np.float64) for args in self.cases]
+        want = self._reference_values()
         ok = [g is not None and _close(g, w, self.rtol, self.atol) for g, w in zip(got, want, strict=True)]
         if all(ok):
             return None
-        for wrong, message in self.mistakes:
-            values = [wrong(*args) for args in self.cases]
+        for (_, message), values in zip(self.mistakes, self._mistake_values(), strict=True):
             pairs = [(g, v) for g, v in zip(got, values, strict=True) if v is not None]
             if pairs and all(g is not None and _close(g, v, self.rtol, self.atol) for g, v in pairs):
                 return message
@@ -499,6 +499,17 @@ class FunctionExercise(Exercise):
             )
         return f"At {self._at(self.cases[i])}: " + compare_arrays(g, w, "your result", self.rtol, self.atol)
 
+
+    def _reference_values(self) -> list[np.ndarray]:
+        """The reference on every case, computed once (references and mistakes are pure functions of the case)."""
+        if self._cache.get("want") is None:
+            self._cache["want"] = [np.asarray(self.reference(*args), dtype=np.float64) for args in self.cases]
+        return self._cache["want"]
+
+    def _mistake_values(self) -> list[list[Any]]:
+        if self._cache.get("mistakes") is None:
+            self._cache["mistakes"] = [[wrong(*args) for args in self.cases] for wrong, _ in self.mistakes]
+        return self._cache["mistakes"]
 
     def _constant_factor(self, got: list, want: list) -> float | None:
         """The common ratio got/want over all cases, if there is one and it does not round to ±1."""
