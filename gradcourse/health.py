@@ -46,9 +46,9 @@ import numpy as np
 
 from .activations import ACTIVATIONS
 from .capture import Capture, capture, model_kind, submodules
-from .metrics import array_leaves
+from .metrics import array_leaves, natural_key
 
-__all__ = ["HealthReport", "THRESHOLDS", "health_report", "tap_stats"]
+__all__ = ["HealthReport", "THRESHOLDS", "capture_activation_stats", "capture_nonfinite", "health_report", "tap_stats"]
 
 THRESHOLDS: dict[str, float] = {"vanishing": 20.0, "exploding": 20.0, "forward": 20.0, "dead": 0.75, "saturated": 0.5}
 """Limits of the findings (see the module docstring for where each number comes from)."""
@@ -125,6 +125,97 @@ def tap_stats(h: Any, g: Any = None, activation: Any = None, *, saturation: floa
         out["frac_saturated"] = float(np.mean((a < 1 - saturation) | (a > saturation)))
     else:
         out["frac_saturated"] = math.nan
+    return out
+
+
+# --------------------------------------------------------------------------- the stats tools on a Capture
+
+
+def _first_bad(a: np.ndarray, scanned: bool, last: bool) -> tuple[int, int | None]:
+    """(non-finite count, iteration index) of an array; the index (first or last bad one) for a scanned tap."""
+    bad = ~np.isfinite(a)
+    count = int(np.count_nonzero(bad))
+    if not count or not scanned or a.ndim == 0:
+        return count, None
+    per = np.flatnonzero(bad.reshape(a.shape[0], -1).any(axis=1))
+    return int(np.count_nonzero(bad[per[-1] if last else per[0]])), int(per[-1] if last else per[0])
+
+
+def capture_nonfinite(cap: Capture) -> Any:
+    """Where the first NaN / Inf appears in a ``gc.capture``: forward (in execution order), the value, backward.
+
+    Returns a ``gc.stats.NonfiniteReport`` whose ``point`` is the captured name (``"blocks/5/mlp"``,
+    ``"block[3]"`` for iteration 3 of a tap in a scan body) and ``layer`` its position in
+    ``cap.names``. Forward: the first point whose h has a NaN / Inf. Else, if the value (the loss) is
+    not finite: stage ``"loss"``, the loss itself is the first non-finite value. Else backward: the
+    *last* point in execution order whose ∂L/∂h is non-finite, the first one the reverse pass reaches.
+    This is what ``gc.stats.find_nonfinite(capture)`` returns.
+    """
+    from .stats import NonfiniteReport
+
+    names = cap.names
+    scanned = {n: cap.axes.get(n, ())[:1] == ("scan",) for n in names}
+
+    def where(n: str, it: int | None) -> str:
+        return n if it is None else f"{n}[{it}]"
+
+    for i, n in enumerate(names):
+        a = np.asarray(cap.acts[n])
+        count, it = _first_bad(a, scanned[n], last=False)
+        if count:
+            size = a.size if it is None else a[it].size
+            before = f"; the {i} points before it are finite" if i else "; it is the first captured point"
+            msg = f"forward pass: `{where(n, it)}` has {count} non-finite of {size} entries{before}"
+            return NonfiniteReport("forward", i, count, size, msg, point=where(n, it))
+    value = np.asarray(cap.value)
+    if value.size and not np.all(np.isfinite(value)):
+        msg = (f"loss: every captured point is finite, but the value itself is {value.ravel()[0]}: the loss is the "
+               f"first non-finite value")
+        return NonfiniteReport("loss", None, int(np.count_nonzero(~np.isfinite(value))), value.size, msg)
+    if cap.grads is None:
+        msg = f"all finite (forward pass, {len(names)} points; no gradients were taken)"
+        return NonfiniteReport(None, None, None, None, msg)
+    for i in range(len(names) - 1, -1, -1):
+        n = names[i]
+        if n not in cap.grads:
+            continue
+        g = np.asarray(cap.grads[n])
+        count, it = _first_bad(g, scanned[n], last=True)
+        if count:
+            size = g.size if it is None else g[it].size
+            msg = (f"backward pass: ∂L/∂h at `{where(n, it)}` has {count} non-finite of {size} entries; the forward "
+                   f"pass, the loss and the backward signal at the points after it are finite")
+            return NonfiniteReport("backward", i, count, size, msg, point=where(n, it))
+    msg = f"all finite (forward pass, loss and backward pass, {len(names)} points)"
+    return NonfiniteReport(None, None, None, None, msg)
+
+
+def capture_activation_stats(cap: Capture, activation: Any = None, *, saturation: float = 0.99) -> dict[str, Any]:
+    """``gc.stats.activation_stats`` per captured point: name -> ``ActivationStats`` (scalars; arrays over the
+    iterations for a tap in a scan body).
+
+    ``activation``: one activation for every point (a name, or a function compared by identity with
+    those of ``gc.ACTIVATIONS`` and ``jax.nn.gelu``), None (mean and std only; dead / saturated NaN), or
+    a dict name -> activation, in which case the points without one are skipped. This is what
+    ``gc.stats.activation_stats(capture, activation)`` returns.
+    """
+    from .stats import activation_stats
+
+    if isinstance(activation, dict):
+        unknown = [k for k in activation if k not in cap.acts]
+        if unknown:
+            raise ValueError(f"activation: {unknown} are not captured points; the points are {cap.names}")
+        items = [(n, activation[n]) for n in cap.names if n in activation and activation[n] is not None]
+    else:
+        items = [(n, activation) for n in cap.names]
+    out = {}
+    for n, act in items:
+        h = cap.acts[n]
+        if cap.axes.get(n, ())[:1] == ("scan",):
+            out[n] = activation_stats(h, act, saturation=saturation)  # one row per iteration
+        else:
+            st = activation_stats([h], act, saturation=saturation)
+            out[n] = type(st)(*(v[0] for v in st))
     return out
 
 
@@ -228,16 +319,71 @@ def _fmt(v: Any) -> str:
 # --------------------------------------------------------------------------- building it
 
 
-def _default_where(model: Any, kind: str) -> Callable[[str, Any], bool]:
-    """The "blocks" of a model: items of its module lists (``layers/3``, ``blocks/2``) not nested in another such
-    item; without lists, its direct children. Linen: the calls of its direct children (``Dense_3``, ``Block_2``)."""
-    if kind == "linen":
-        return lambda path, m: "/" not in path
-    paths = [p for p, _ in submodules(model)]
-    items = [p for p in paths if p.rsplit("/", 1)[-1].isdigit()]
-    items = [p for p in items if not any(q != p and p.startswith(q + "/") for q in items)]
-    chosen = set(items) if items else {p for p in paths if "/" not in p}
-    return lambda path, m: path.split("@")[0] in chosen
+class _Blocks:
+    """The default ``where``: the "blocks" of a model. Items of its module lists (``layers/3``, ``blocks/2``) not
+    nested in another such item; without lists, its direct children. Linen: the calls of its direct children
+    (``Dense_3``, ``Block_2``). Hashable by the chosen paths, so a repeated report reuses its compiled program."""
+
+    def __init__(self, model: Any, kind: str):
+        if kind == "linen":
+            self.chosen = None
+        else:
+            paths = [p for p, _ in submodules(model)]
+            items = [p for p in paths if p.rsplit("/", 1)[-1].isdigit()]
+            items = [p for p in items if not any(q != p and p.startswith(q + "/") for q in items)]
+            self.chosen = frozenset(items if items else [p for p in paths if "/" not in p])
+
+    def __call__(self, path: str, module: Any) -> bool:
+        return "/" not in path if self.chosen is None else path.split("@")[0] in self.chosen
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, _Blocks) and other.chosen == self.chosen
+
+    def __hash__(self) -> int:
+        return hash(self.chosen)
+
+
+_COMPILED: dict[tuple, Callable] = {}  # (loss_fn, kind, Linen module, where, has_aux) -> jitted measurement
+
+
+def _is_arrayish(x: Any) -> bool:
+    return hasattr(x, "shape") and hasattr(x, "dtype") or isinstance(x, (int, float, bool, complex))
+
+
+def _measure(loss_fn: Callable, model_or_params: Any, batch: Any, kind: str | None, model: Any,
+             where: Callable | None, has_aux: bool) -> tuple[Capture, dict, dict]:
+    """(capture, params, weight gradients), compiled once per (loss_fn, kind, model, where, has_aux): ``nnx.jit``
+    for an NNX model, ``eqx.filter_jit`` for Equinox, ``jax.jit`` for a pytree of arrays (eagerly otherwise)."""
+    def compute(m, b):
+        mdl = model if kind == "linen" else (m if kind is not None else None)
+        cap = capture(loss_fn, m, b, model=mdl, where=where, has_aux=has_aux, grads=True)
+        params, grads = _weight_grads(loss_fn, m, b, kind, has_aux)
+        return cap, params, grads
+
+    if kind is None or kind == "linen":
+        if not all(_is_arrayish(x) for x in jax.tree_util.tree_leaves((model_or_params, batch))):
+            return compute(model_or_params, batch)
+    key = (loss_fn, kind, id(model) if kind == "linen" else None, where, has_aux)
+    try:
+        jitted = _COMPILED.get(key)
+    except TypeError:  # an unhashable where
+        key, jitted = None, None
+    if jitted is None:
+        if kind == "nnx":
+            from flax import nnx
+
+            jitted = nnx.jit(compute)
+        elif kind == "equinox":
+            import equinox as eqx
+
+            jitted = eqx.filter_jit(compute)
+        else:
+            jitted = jax.jit(compute)
+        if key is not None:
+            if len(_COMPILED) >= 16:
+                _COMPILED.pop(next(iter(_COMPILED)))
+            _COMPILED[key] = jitted
+    return jitted(model_or_params, batch)
 
 
 def _weight_grads(loss_fn: Callable, model_or_params: Any, batch: Any, kind: str | None, has_aux: bool):
@@ -295,6 +441,10 @@ def health_report(
     dict name -> activation (names or functions such as ``jax.nn.relu``; points without one use the
     default rule). Thresholds and their justification: ``gradcourse.health`` module docstring.
 
+    The measurement (one ``gc.capture`` and one ``jax.grad`` for the weight gradients) is compiled:
+    with ``nnx.jit`` for an NNX model, ``eqx.filter_jit`` for Equinox, ``jax.jit`` for a pytree, and
+    reused by later calls with the same ``loss_fn`` (define it once, not as a new lambda per call).
+
     Findings (each with the numbers): the backward signal vanishing or exploding across the blocks,
     the forward signal dying or blowing up, dead units, saturated units, and the first NaN / Inf
     (forward, loss or backward, with the point's path). A healthy model gives "no problems found".
@@ -321,12 +471,12 @@ def health_report(
             )
         model = model_or_params if kind is not None else None
     if where is None and model is not None:
-        where = _default_where(model, kind)
+        where = _Blocks(model, kind)
     if activation is not None and not isinstance(activation, dict):
         _activation_name(activation)  # validates
 
-    cap: Capture = capture(loss_fn, model_or_params, batch, model=model, where=where, has_aux=has_aux, grads=True)
-    params, grads = _weight_grads(loss_fn, model_or_params, batch, kind, has_aux)
+    cap, params, grads = _measure(loss_fn, model_or_params, batch, kind, model, where, has_aux)
+    params = {k: params[k] for k in sorted(params, key=natural_key)}  # a dict returned by jit is key-sorted
     loss = float(np.asarray(cap.value))
 
     def act_for(name: str) -> Any:
