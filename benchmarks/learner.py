@@ -3,6 +3,7 @@
     python benchmarks/learner.py                    # every notebook, 2 cores and 1 core; rewrites the table
     python benchmarks/learner.py --cores 2          # 2 cores only
     python benchmarks/learner.py notebooks/04_initialization.ipynb --no-write
+    python benchmarks/learner.py --cores 1 --merge  # add 1-core runs to the saved results (learner-results.json)
 
 For each notebook and each CPU set (2 cores = the machine, 1 core = ``taskset -c 0``, inherited by the
 kernel), in a fresh process:
@@ -39,6 +40,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 README = Path(__file__).resolve().parent / "README.md"
+RESULTS = Path(__file__).resolve().parent / "learner-results.json"
 START, END = "<!-- LEARNER-RESULTS:START -->", "<!-- LEARNER-RESULTS:END -->"
 GOALS = {"warm": 15.0, "cold": 35.0, "peak_mib": 1024.0, "sequence": 240.0}
 
@@ -138,16 +140,17 @@ def _fmt(x: float, goal: float | None = None, digits: int = 1) -> str:
     return f"**{text}** ✗" if goal is not None and x > goal else text
 
 
-def table(results: dict, cores: list[int], load: tuple, load_after: tuple, seconds: float, argv: str) -> str:
+def table(results: dict, cores: list[int], runs: list[dict]) -> str:
+    busy = any(max(r["load"]) > (os.cpu_count() or 1) for r in runs)
     lines = [
-        f"Measured {dt.datetime.now().strftime('%Y-%m-%d %H:%M')} by `python benchmarks/learner.py{argv}` "
-        f"in {seconds / 60:.1f} min.",
+        *(f"Measured {r['date']} by `python benchmarks/learner.py{r['argv']}` in {r['seconds'] / 60:.1f} min; "
+          f"load average (1 min) before / after {r['load'][0]:.2f} / {r['load'][1]:.2f} on {os.cpu_count()} cores."
+          for r in runs),
         "",
         f"- **CPU**: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores; "
-        f"1 core = `taskset -c 0`",
-        f"- **load average** (1 min) before / after: {load[0]:.2f} / {load_after[0]:.2f} on {os.cpu_count()} cores"
+        f"1 core = `taskset -c 0`"
         + (" — **the machine was busy: wall times are inflated; the kernel CPU seconds are the steadier figure**"
-           if max(load[0], load_after[0]) > (os.cpu_count() or 1) else ""),
+           if busy else ""),
         "- goals: warm ≤ 15 s, cold ≤ 35 s (2 cores), kernel peak ≤ 1024 MiB; a value over its goal is **bold ✗**",
         "",
     ]
@@ -162,13 +165,13 @@ def table(results: dict, cores: list[int], load: tuple, load_after: tuple, secon
     for name, per in results.items():
         row = f"| {name} |"
         for c in cores:
-            cold, warm = per.get((c, "cold"), {}), per.get((c, "warm"), {})
+            cold, warm = per.get(f"{c}-cold", {}), per.get(f"{c}-warm", {})
             goal_c, goal_w = (GOALS["cold"], GOALS["warm"]) if c == 2 else (None, None)
             row += (f" {_fmt(cold.get('wall', float('nan')), goal_c)} | {_fmt(warm.get('wall', float('nan')), goal_w)}"
                     f" | {_fmt(cold.get('cpu', float('nan')))} / {_fmt(warm.get('cpu', float('nan')))} |")
         peaks = [r.get("peak_mib", float("nan")) for r in per.values()]
         peak = max((p for p in peaks if p == p), default=float("nan"))
-        warm_ref = per.get((cores[0], "warm"), {})
+        warm_ref = per.get(f"{cores[0]}-warm", {})
         slow = ", ".join(f"{s:.1f} (#{i})" for s, i in warm_ref.get("slowest", []))
         row += f" {_fmt(peak, GOALS['peak_mib'], 0)} | {slow} |"
         lines.append(row)
@@ -176,8 +179,8 @@ def table(results: dict, cores: list[int], load: tuple, load_after: tuple, secon
         if errors:
             lines.append(f"| ↳ {name} failed | " + "; ".join(errors)[:400] + " |" + " |" * (len(cores) * 3 + 1))
     for c in cores:
-        colds = [per[(c, "cold")]["wall"] for per in results.values() if (c, "cold") in per]
-        warms = [per[(c, "warm")]["wall"] for per in results.values() if (c, "warm") in per]
+        colds = [per[f"{c}-cold"]["wall"] for per in results.values() if f"{c}-cold" in per]
+        warms = [per[f"{c}-warm"]["wall"] for per in results.values() if f"{c}-warm" in per]
         goal = GOALS["sequence"] if c == 2 else None
         lines.append("")
         lines.append(f"**Course on {c} core{'s' if c > 1 else ''}**: cold in sequence (sum of the cold runs) "
@@ -205,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="CPU sets: 2 = the whole machine, 1 = taskset -c 0 (default: 2 1)")
     ap.add_argument("--timeout", type=float, default=600.0, help="per-cell timeout, seconds")
     ap.add_argument("--no-write", action="store_true", help="print the table, leave README.md alone")
+    ap.add_argument("--merge", action="store_true",
+                    help=f"add to the results already in {RESULTS.name} (e.g. --cores 1 after a --cores 2 run)")
     ap.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # internal: run one notebook, print JSON
     args = ap.parse_args(argv)
     if args.one:
@@ -215,7 +220,26 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("taskset (util-linux) is needed for --cores 1")
     load, t0 = os.getloadavg(), time.perf_counter()
     flags = "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
-    results: dict[str, dict] = {}
+    saved = json.loads(RESULTS.read_text()) if args.merge and RESULTS.exists() else {"results": {}, "runs": []}
+    results: dict[str, dict] = saved["results"]
+    run = {"date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "argv": flags, "load": [load[0], load[0]],
+           "seconds": 0.0}
+    runs = [*saved["runs"], run]
+    all_cores = sorted({int(k.split("-")[0]) for per in results.values() for k in per} | set(args.cores),
+                       reverse=True)
+
+    def save(final: bool) -> str:
+        run["load"][1], run["seconds"] = os.getloadavg()[0], time.perf_counter() - t0
+        if not final:
+            run["argv"] = flags + " (partial: interrupted)"
+        else:
+            run["argv"] = flags
+        block = table(results, all_cores, runs)
+        if not args.no_write:
+            RESULTS.write_text(json.dumps({"results": results, "runs": runs}, indent=1))
+            write_readme(block)
+        return block
+
     with tempfile.TemporaryDirectory(prefix="learner-cache-") as tmp:
         for cores in args.cores:
             cpus = None if cores == 2 else "0"
@@ -224,18 +248,14 @@ def main(argv: list[str] | None = None) -> int:
                 per = results.setdefault(nb.name, {})
                 for kind in ("cold", "warm"):
                     r = measure(nb, cache, cpus, args.timeout)
-                    per[(cores, kind)] = r
+                    per[f"{cores}-{kind}"] = r
                     print(f"{nb.name} {cores} core(s) {kind}: {r['wall']:.1f} s wall, {r['cpu']:.1f} s kernel CPU, "
                           f"peak {r['peak_mib']:.0f} MiB{'  ERROR ' + r['error'] if r.get('error') else ''}",
                           flush=True)
-                if not args.no_write:  # after every notebook, so an interrupted run still leaves its table
-                    write_readme(table(results, args.cores, load, os.getloadavg(), time.perf_counter() - t0,
-                                       flags + " (partial: interrupted)"))
-    block = table(results, args.cores, load, os.getloadavg(), time.perf_counter() - t0, flags)
-    print(block)
+                save(final=False)  # after every notebook, so an interrupted run still leaves its table
+    print(save(final=True))
     if not args.no_write:
-        write_readme(block)
-        print(f"wrote {README.relative_to(ROOT)}")
+        print(f"wrote {README.relative_to(ROOT)} and {RESULTS.relative_to(ROOT)}")
     return 1 if any(r.get("error") for per in results.values() for r in per.values()) else 0
 
 
