@@ -207,3 +207,10 @@ def test_constant_factor_message_never_says_one_times():
 def test_set_time_limit_validates():
     with pytest.raises(ValueError, match="seconds"):
         set_time_limit(0)
+
+
+def test_diagnose_names_the_mistake_the_factor_or_the_type():
+    assert _core.diagnose([1.0, 2.0], [1.0, 2.0]) is None
+    assert _core.diagnose([2.0, 1.0], [1.0, 2.0], [([2.0, 1.0], "reversed")]) == "reversed"
+    assert "constant factor" in _core.diagnose([2.0, 4.0], [1.0, 2.0])
+    assert "array of numbers" in _core.diagnose(object(), [1.0])

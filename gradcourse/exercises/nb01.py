@@ -8,7 +8,7 @@ import numpy as np
 
 from ._core import Exercise, Sheet, ValueExercise, diagnose
 
-__all__ = ["q1", "q2", "q3", "q4", "sheet", "diagnose"]
+__all__ = ["q1", "q2", "q3", "q4", "sheet"]
 
 
 # --------------------------------------------------------------------------- q1: one layer by hand
