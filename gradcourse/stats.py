@@ -75,6 +75,8 @@ def _activation_key(activation: str | Activation | None) -> str | None:
         for name, fn in ACTIVATIONS.items():
             if fn is activation:
                 return name
+        if activation is jax.nn.gelu:  # the approximate (tanh) GELU: the same dead side as the exact one
+            return "gelu"
         return None  # an unknown callable: statistics that need the activation's shape are NaN
     raise TypeError(f"activation: expected None, a name (str) or a function, got {type(activation).__name__}")
 
@@ -148,7 +150,16 @@ def activation_stats(
     ``activation`` is a name from ``gc.ACTIVATIONS`` or one of its functions (``jnp.tanh``,
     ``jax.nn.relu``, ...). Statistics are computed in float32 or wider. Works under ``jit``
     (with ``activation`` and ``saturation`` static).
+
+    Your own model: pass a ``gc.capture(...)`` as ``hs`` and ``activation`` as one activation or a
+    dict point name -> activation (points without one are skipped); returns a dict point name ->
+    ``ActivationStats`` (``gradcourse.health.capture_activation_stats``). ``jax.nn.gelu`` (the
+    approximate GELU) is recognised by identity like the functions of ``gc.ACTIVATIONS``.
     """
+    if type(hs).__name__ == "Capture" and type(hs).__module__ == "gradcourse.capture":
+        from .health import capture_activation_stats
+
+        return capture_activation_stats(hs, activation, saturation=saturation)
     key = _activation_key(activation)
     if isinstance(saturation, bool) or not isinstance(saturation, (int, float)):
         raise TypeError(f"saturation: expected a number in (0, 1), got {type(saturation).__name__}")
@@ -239,7 +250,9 @@ class NonfiniteReport:
     ``stage``: ``"forward"`` (an activation h_l), ``"loss"`` (h_L finite but loss(h_L) is not) or
     ``"backward"`` (a backward signal ∂loss/∂h_l). ``layer``: that l (0 = the input x, L = the
     output); ``None`` for ``"loss"``. ``count``: non-finite entries in that array, of ``size``.
-    ``str(report)`` is ``message``.
+    ``point``: for a report on a ``gc.capture``, the captured point's name (a module path such as
+    ``"blocks/5/mlp"``, ``"block[3]"`` for iteration 3 of a tap in a scan body; ``layer`` is then its
+    index in the capture's ``names``). ``str(report)`` is ``message``.
     """
 
     stage: str | None
@@ -247,6 +260,7 @@ class NonfiniteReport:
     count: int | None
     size: int | None
     message: str
+    point: str | None = None
 
     @property
     def finite(self) -> bool:
@@ -286,7 +300,9 @@ def _kinds(nan: int, inf: int) -> str:
     return ", ".join(p for p in (f"{nan} NaN" if nan else "", f"{inf} Inf" if inf else "") if p)
 
 
-def find_nonfinite(model: Model, x: jax.Array, loss: Callable[[jax.Array], jax.Array] | None = None) -> NonfiniteReport:
+def find_nonfinite(
+    model: Model, x: jax.Array | None = None, loss: Callable[[jax.Array], jax.Array] | None = None
+) -> NonfiniteReport:
     """Find the first NaN / Inf in the forward pass, then the loss, then the backward pass.
 
     Runs ``gc.forward(model, x)`` and reports the lowest l whose h_l has a non-finite entry. If
@@ -294,7 +310,19 @@ def find_nonfinite(model: Model, x: jax.Array, loss: Callable[[jax.Array], jax.A
     ``gc.backward(model, x, loss)`` and reports the *highest* l whose ∂loss/∂h_l is non-finite:
     the first layer the reverse pass reaches going from L down to 0. Without ``loss`` only the
     forward pass is checked (and the message says so). Returns a ``NonfiniteReport``.
+
+    Your own model (any JAX function, Equinox, Flax NNX or Linen): pass a ``gc.capture(...)`` as
+    ``model`` (and nothing else); the report names the captured point (``report.point``, a module
+    path) and says forward, loss or backward (``gradcourse.health.capture_nonfinite``).
     """
+    if type(model).__name__ == "Capture" and type(model).__module__ == "gradcourse.capture":
+        from .health import capture_nonfinite
+
+        if x is not None or loss is not None:
+            raise TypeError("x, loss: a Capture already holds the values, the loss and its gradients; pass it alone")
+        return capture_nonfinite(model)
+    if x is None:
+        raise TypeError("x: expected the model's input (or pass a gc.capture(...) as model, alone)")
     m = as_model(model)
     x = check_input(x)
     if loss is not None and not callable(loss):

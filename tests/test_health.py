@@ -173,3 +173,59 @@ def test_bad_input():
         gc.health_report(3, {}, None)
     with pytest.raises(ValueError, match="no gc.tap"):
         gc.health_report(lambda p, x: jnp.sum(p * x), jnp.ones(2), jnp.ones(2))
+
+
+# --------------------------------------------------------------------------- the stats tools on a Capture
+
+
+def test_capture_nonfinite_forward_loss_backward_and_scan_iteration():
+    from gradcourse.health import capture_nonfinite
+
+    def fwd(w, x):
+        h = gc.tap(x @ w, "pre")
+        h = gc.tap(jnp.log(h), "log")  # NaN where h < 0
+        return jnp.mean(h)
+
+    x = jnp.array([[1.0, -1.0]])
+    r = capture_nonfinite(gc.capture(fwd, jnp.eye(2), x))
+    assert (r.stage, r.point, r.layer, r.count) == ("forward", "log", 1, 1) and "the 1 points before it" in r.message
+    assert gc.stats.find_nonfinite(gc.capture(fwd, jnp.eye(2), x)) == r  # the same through gc.stats
+
+    def bwd(w, x):
+        h = gc.tap(x @ w, "pre")
+        return jnp.mean(gc.tap(jnp.where(h > 0, jnp.sqrt(h), 0.0), "post"))
+
+    r = capture_nonfinite(gc.capture(bwd, jnp.eye(2), x))
+    assert (r.stage, r.point) == ("backward", "pre")
+    r = capture_nonfinite(gc.capture(lambda w, x: jnp.log(jnp.sum(gc.tap(x @ w, "h"))), jnp.eye(2), -jnp.ones((1, 2))))
+    assert r.stage == "loss" and "the loss is the first non-finite value" in r.message
+
+    def scanned(ws, x):
+        def body(h, w):
+            return gc.tap(jnp.sqrt(h @ w), "block"), None  # goes NaN at the iteration whose weights flip the sign
+
+        return jnp.sum(jax.lax.scan(body, x, ws)[0])
+
+    ws = jnp.stack([jnp.eye(2), jnp.eye(2), -jnp.eye(2), jnp.eye(2)])
+    r = capture_nonfinite(gc.capture(scanned, ws, jnp.ones((1, 2))))
+    assert r.point == "block[2]" and r.count == 2
+    assert capture_nonfinite(gc.capture(scanned, ws[:2], jnp.ones((1, 2)))).finite
+
+
+def test_capture_activation_stats_per_tap():
+    from gradcourse.health import capture_activation_stats
+
+    def f(x):
+        a = gc.tap(jax.nn.relu(x), "relu")
+        b = gc.tap(jax.nn.gelu(x), "gelu")  # the approximate GELU, jax.nn.gelu itself
+        return jnp.sum(gc.tap(a + b, "logits"))
+
+    x = jnp.array([[1.0, -2.0, 3.0], [2.0, -1.0, -4.0]])
+    c = gc.capture(f, x)
+    st = capture_activation_stats(c, {"relu": "relu", "gelu": jax.nn.gelu})
+    assert gc.stats.activation_stats(c, {"relu": "relu", "gelu": jax.nn.gelu}).keys() == st.keys()
+    assert float(gc.stats.activation_stats([x], jax.nn.gelu).frac_dead[0]) == pytest.approx(1 / 3)  # was NaN
+    assert list(st) == ["relu", "gelu"]  # logits have no activation: skipped
+    assert float(st["relu"].frac_dead) == pytest.approx(1 / 3)  # unit 1 is off for both examples
+    assert float(st["gelu"].frac_dead) == pytest.approx(1 / 3)  # not NaN: jax.nn.gelu is recognised
+    np.testing.assert_allclose(st["relu"].mean, jnp.mean(jax.nn.relu(x)), rtol=1e-6)
