@@ -8,12 +8,15 @@ add a zero perturbation e_l to each h_l; then ∂loss/∂e_l = ∂loss/∂h_l.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+import inspect
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from .model import Model, Stacked, as_model, check_input, forward, layer_shapes, output, zero_perturbations
+from .validate import scalar_loss
 
 
 def _join(first: jax.Array, rest: Any, stacked: bool) -> list[jax.Array] | jax.Array:
@@ -27,6 +30,19 @@ def _check_like(v: Any, like: jax.ShapeDtypeStruct, name: str, what: str) -> jax
     if tuple(v.shape) != tuple(like.shape):
         raise ValueError(f"{name}: expected shape {tuple(like.shape)} (the shape of {what}), got {tuple(v.shape)}")
     return v.astype(like.dtype)
+
+
+def _eval_loss(loss: Callable, h: jax.ShapeDtypeStruct) -> Any:
+    """``jax.eval_shape(loss, h)``; a loss that does not take one argument gets a message naming ``loss``."""
+    try:
+        inspect.signature(loss).bind(h)
+    except TypeError as e:
+        raise TypeError(
+            f"loss: expected a function of one argument, h_L -> scalar, but calling it with h_L fails: {e}"
+        ) from None
+    except ValueError:  # no signature (some builtins): let the call itself decide
+        pass
+    return jax.eval_shape(loss, h)
 
 
 def vjp_chain(model: Model, x: jax.Array, u: jax.Array) -> list[jax.Array] | jax.Array:
@@ -55,12 +71,7 @@ def backward(model: Model, x: jax.Array, loss: Callable[[jax.Array], jax.Array])
     if not callable(loss):
         raise TypeError(f"loss: expected a function h_L -> scalar, got {type(loss).__name__}")
     shapes = layer_shapes(m, x)
-    out = jax.eval_shape(loss, shapes[-1])
-    if not isinstance(out, jax.ShapeDtypeStruct) or out.shape != ():
-        got = tuple(out.shape) if isinstance(out, jax.ShapeDtypeStruct) else type(out).__name__
-        raise ValueError(f"loss: must return a scalar (shape ()), got {got}; reduce it, e.g. with jnp.mean")
-    if not jnp.issubdtype(out.dtype, jnp.floating):
-        raise TypeError(f"loss: must return a floating-point scalar, got dtype {jnp.dtype(out.dtype).name}")
+    scalar_loss(_eval_loss(loss, shapes[-1]))
     e = zero_perturbations(m, x)
     gx, ge = jax.grad(lambda x_, e_: loss(output(m, x_, e_)), argnums=(0, 1))(x, e)
     return _join(gx, ge, isinstance(m, Stacked))

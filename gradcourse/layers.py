@@ -2,13 +2,13 @@
 
 Three pure normalisations (features on the last axis; ε inside the square root):
 
-* ``batch_norm(h)``  — each feature over the batch: x̂ = (h − E_B[h]) / sqrt(Var_B[h] + ε), the mean
+* ``batch_normalize(h)``  — each feature over the batch: x̂ = (h − E_B[h]) / sqrt(Var_B[h] + ε), the mean
   and (population) variance taken over **every axis but the last** — the batch axis for (B, n),
   batch and positions for conv-shaped (B, H, W, C) inputs. Training mode only: there are no running
   averages (Ioffe & Szegedy 2015).
-* ``layer_norm(h)`` — each example over its features: (h − E_n[h]) / sqrt(Var_n[h] + ε) on the last
+* ``layer_normalize(h)`` — each example over its features: (h − E_n[h]) / sqrt(Var_n[h] + ε) on the last
   axis (Ba et al. 2016).
-* ``rms_norm(h)``   — each example over its features, without centring: h / sqrt(E_n[h²] + ε)
+* ``rms_normalize(h)``   — each example over its features, without centring: h / sqrt(E_n[h²] + ε)
   (Zhang & Sennrich 2019).
 
 Each takes an optional learnable ``scale`` γ and ``shift`` β of shape (n,): y = γ ⊙ x̂ + β.
@@ -30,25 +30,27 @@ Example — a depth-50 pre-norm residual ReLU stack with zero-initialised branch
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
 
 from .activations import Activation, get_activation
 from .model import check_input
-from .nets import _non_negative, _positive_int
+from .validate import boolean, one_of, positive_int, prng_key, real, wide_float
 
 __all__ = [
     "NORMS",
-    "batch_norm",
+    "batch_normalize",
     "dense",
     "get_norm",
     "init_params",
-    "layer_norm",
+    "layer_normalize",
     "mlp_block",
     "residual",
-    "rms_norm",
+    "rms_normalize",
+    "stacked_init",
 ]
 
 LayerFn = Callable[[dict, jax.Array], jax.Array]
@@ -64,21 +66,15 @@ def _check_h(h: Any, min_ndim: int, what: str) -> jax.Array:
     return h
 
 
-def _check_eps(eps: Any) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)):
-        raise TypeError(f"eps: expected a non-negative number, got {type(eps).__name__}")
-    if not eps >= 0:
-        raise ValueError(f"eps: expected a non-negative number, got {eps}")
-    return float(eps)
-
-
 def _check_affine(v: Any, name: str, n: int) -> jax.Array | None:
     if v is None:
         return None
     if not hasattr(v, "shape"):
         v = jnp.asarray(v)
     if tuple(v.shape) not in ((), (n,)):
-        raise ValueError(f"{name}: expected shape ({n},) (one value per feature, the last axis of h) or (), got {tuple(v.shape)}")
+        raise ValueError(
+            f"{name}: expected shape ({n},) (one value per feature, the last axis of h) or (), got {tuple(v.shape)}"
+        )
     return v
 
 
@@ -90,15 +86,10 @@ def _affine(x: jax.Array, scale: jax.Array | None, shift: jax.Array | None) -> j
     return x
 
 
-def _wide(h: jax.Array) -> jax.Array:
-    """Statistics in float32 or wider, so float16 / bfloat16 inputs do not overflow."""
-    return h.astype(jnp.promote_types(h.dtype, jnp.float32))
-
-
 # --------------------------------------------------------------------------- normalisations
 
 
-def batch_norm(
+def batch_normalize(
     h: jax.Array, scale: jax.Array | None = None, shift: jax.Array | None = None, *, eps: float = 1e-5
 ) -> jax.Array:
     """Batch normalisation (training mode): each feature standardised over the batch.
@@ -108,12 +99,14 @@ def batch_norm(
     zero mean and variance σ²/(σ² + ε) ≈ 1 over the batch: y = γ ⊙ (h − μ) / sqrt(σ² + ε) + β.
     The output of one example depends on the whole batch. ``scale`` γ, ``shift`` β: (n,) or None.
     """
-    h = _check_h(h, 2, "batch_norm (a batch axis and a feature axis)")
-    eps = _check_eps(eps)
+    h = _check_h(h, 2, "batch_normalize (a batch axis and a feature axis)")
+    eps = real(eps, "eps", low=0.0)
     axes = tuple(range(h.ndim - 1))
     if math.prod(h.shape[:-1]) < 2:
-        raise ValueError(f"h: batch_norm needs at least 2 values per feature to standardise, got shape {tuple(h.shape)}")
-    x = _wide(h)
+        raise ValueError(
+            f"h: batch_normalize needs at least 2 values per feature to standardise, got shape {tuple(h.shape)}"
+        )
+    x = wide_float(h)
     mean = jnp.mean(x, axis=axes, keepdims=True)
     var = jnp.mean(jnp.square(x - mean), axis=axes, keepdims=True)
     y = (x - mean) * jax.lax.rsqrt(var + eps)
@@ -121,7 +114,7 @@ def batch_norm(
     return _affine(y, _check_affine(scale, "scale", n), _check_affine(shift, "shift", n)).astype(h.dtype)
 
 
-def layer_norm(
+def layer_normalize(
     h: jax.Array, scale: jax.Array | None = None, shift: jax.Array | None = None, *, eps: float = 1e-5
 ) -> jax.Array:
     """Layer normalisation: each example standardised over its features (the last axis).
@@ -130,9 +123,9 @@ def layer_norm(
     have mean 0 and mean square ≈ 1. Invariant to h → c·h + d for c > 0 (up to ε).
     ``scale`` γ, ``shift`` β: (n,) or None.
     """
-    h = _check_h(h, 1, "layer_norm (a feature axis)")
-    eps = _check_eps(eps)
-    x = _wide(h)
+    h = _check_h(h, 1, "layer_normalize (a feature axis)")
+    eps = real(eps, "eps", low=0.0)
+    x = wide_float(h)
     mean = jnp.mean(x, axis=-1, keepdims=True)
     var = jnp.mean(jnp.square(x - mean), axis=-1, keepdims=True)
     y = (x - mean) * jax.lax.rsqrt(var + eps)
@@ -140,37 +133,37 @@ def layer_norm(
     return _affine(y, _check_affine(scale, "scale", n), _check_affine(shift, "shift", n)).astype(h.dtype)
 
 
-def rms_norm(h: jax.Array, scale: jax.Array | None = None, *, eps: float = 1e-6) -> jax.Array:
+def rms_normalize(h: jax.Array, scale: jax.Array | None = None, *, eps: float = 1e-6) -> jax.Array:
     """RMS normalisation: each example divided by its root mean square over features (no centring).
 
     h: (..., n). y = γ ⊙ h / sqrt(mean_n(h²) + ε): mean square ≈ 1 per example. Invariant to
     h → c·h for c > 0 (up to ε). ``scale`` γ: (n,) or None (RMSNorm has no shift).
     """
-    h = _check_h(h, 1, "rms_norm (a feature axis)")
-    eps = _check_eps(eps)
-    x = _wide(h)
+    h = _check_h(h, 1, "rms_normalize (a feature axis)")
+    eps = real(eps, "eps", low=0.0)
+    x = wide_float(h)
     y = x * jax.lax.rsqrt(jnp.mean(jnp.square(x), axis=-1, keepdims=True) + eps)
     return _affine(y, _check_affine(scale, "scale", h.shape[-1]), None).astype(h.dtype)
 
 
-NORMS: dict[str, Callable[..., jax.Array]] = {"batch": batch_norm, "layer": layer_norm, "rms": rms_norm}
+NORMS: dict[str, Callable[..., jax.Array]] = {"batch": batch_normalize, "layer": layer_normalize, "rms": rms_normalize}
 
 
-def get_norm(norm: str | None) -> Callable[..., jax.Array] | None:
-    """The function for ``norm`` ("batch", "layer", "rms"), or None for None."""
-    if norm is None:
-        return None
-    if isinstance(norm, str) and norm in NORMS:
-        return NORMS[norm]
-    raise ValueError(f"norm: expected None, 'batch', 'layer' or 'rms', got {norm!r}")
+def get_norm(norm: Literal["batch", "layer", "rms"] | None) -> Callable[..., jax.Array] | None:
+    """The function for ``norm`` ("batch", "layer", "rms"), or None for None.
+
+    >>> get_norm("layer").__name__
+    'layer_normalize'
+    """
+    return None if one_of(norm, "norm", (None, *NORMS)) is None else NORMS[norm]
 
 
-def _apply_norm(norm: str | None, p: dict, h: jax.Array) -> jax.Array:
+def _apply_norm(norm: Literal["batch", "layer", "rms"] | None, p: dict, h: jax.Array) -> jax.Array:
     """Normalise h with ``norm``, using p["scale"] / p["shift"] when the params hold them."""
     if norm is None:
         return h
     if norm == "rms":
-        return rms_norm(h, p.get("scale"))
+        return rms_normalize(h, p.get("scale"))
     return NORMS[norm](h, p.get("scale"), p.get("shift"))
 
 
@@ -188,7 +181,11 @@ def _check_params(p: Any, needed: tuple[str, ...], builder: str) -> None:
 # --------------------------------------------------------------------------- layer builders
 
 
-def dense(activation: str | Activation = "relu", norm: str | None = None, norm_position: str = "post") -> LayerFn:
+def dense(
+    activation: str | Activation = "relu",
+    norm: Literal["batch", "layer", "rms"] | None = None,
+    norm_position: Literal["pre", "post"] = "post",
+) -> LayerFn:
     """Layer function f(p, h) for ``gc.Stacked``: a dense layer with an optional normalisation.
 
     h: (B, n) (or (B, ..., n)); p["W"]: (n, n); p["b"]: (n,) optional; p["scale"], p["shift"]:
@@ -201,8 +198,7 @@ def dense(activation: str | Activation = "relu", norm: str | None = None, norm_p
     """
     phi = get_activation(activation)
     get_norm(norm)
-    if norm_position not in ("pre", "post"):
-        raise ValueError(f"norm_position: expected 'pre' or 'post', got {norm_position!r}")
+    one_of(norm_position, "norm_position", ("pre", "post"))
 
     def f(p: dict, h: jax.Array) -> jax.Array:
         _check_params(p, ("W",), "dense")
@@ -215,11 +211,12 @@ def dense(activation: str | Activation = "relu", norm: str | None = None, norm_p
             z = _apply_norm(norm, p, z)
         return phi(z)
 
-    f.__name__ = f"dense_{getattr(phi, '__name__', 'activation').lstrip('_')}" + (f"_{norm_position}{norm}norm" if norm else "")
+    suffix = f"_{norm_position}{norm}norm" if norm else ""
+    f.__name__ = f"dense_{getattr(phi, '__name__', 'activation').lstrip('_')}{suffix}"
     return f
 
 
-def mlp_block(activation: str | Activation = "relu", norm: str | None = None) -> LayerFn:
+def mlp_block(activation: str | Activation = "relu", norm: Literal["batch", "layer", "rms"] | None = None) -> LayerFn:
     """Two-layer branch f(p, h) = φ(N(h) W1 + b1) W2 + b2 (N on the block input, or none).
 
     The residual branch of pre-activation ResNets and Pre-LN transformer MLPs; wrap it in
@@ -244,7 +241,7 @@ def mlp_block(activation: str | Activation = "relu", norm: str | None = None) ->
     return f
 
 
-def residual(f: LayerFn, scale: float | str = 1.0, *, depth: int | None = None) -> LayerFn:
+def residual(f: LayerFn, scale: float | Literal["1/sqrt(L)", "alpha"] = 1.0, *, depth: int | None = None) -> LayerFn:
     """Residual layer g(p, h) = h + s · f(p, h); its Jacobian is I + s · ∂f/∂h.
 
     ``scale`` s:
@@ -262,25 +259,23 @@ def residual(f: LayerFn, scale: float | str = 1.0, *, depth: int | None = None) 
         raise TypeError(f"f: expected a layer function f(p, h), got {type(f).__name__}")
     if isinstance(scale, str):
         if scale == "1/sqrt(L)":
-            if isinstance(depth, bool) or not isinstance(depth, int) or depth <= 0:
-                raise ValueError(f"depth: scale='1/sqrt(L)' needs depth=L (a positive int), got {depth!r}")
+            if depth is None:
+                raise ValueError("depth: scale='1/sqrt(L)' needs depth=L (a positive integer), got None")
+            depth = positive_int(depth, "depth")
             s: float | None = 1.0 / math.sqrt(depth)
         elif scale == "alpha":
             s = None
         else:
             raise ValueError(f"scale: expected a number, '1/sqrt(L)' or 'alpha', got {scale!r}")
-    elif isinstance(scale, bool) or not isinstance(scale, (int, float)):
-        raise TypeError(f"scale: expected a number, '1/sqrt(L)' or 'alpha', got {type(scale).__name__}")
-    elif not scale >= 0:
-        raise ValueError(f"scale: expected a non-negative number, got {scale}")
     else:
-        s = float(scale)
+        s = real(scale, "scale", low=0.0, expected="a non-negative number, '1/sqrt(L)' or 'alpha'")
 
     def g(p: dict, h: jax.Array) -> jax.Array:
         out = f(p, h)
         if jnp.shape(out) != jnp.shape(h):
             raise ValueError(
-                f"f: a residual branch must keep the shape of h, but maps {tuple(jnp.shape(h))} to {tuple(jnp.shape(out))}"
+                f"f: a residual branch must keep the shape of h, but maps {tuple(jnp.shape(h))} "
+                f"to {tuple(jnp.shape(out))}"
             )
         if s is None:
             if not isinstance(p, dict) or "alpha" not in p:
@@ -295,8 +290,16 @@ def residual(f: LayerFn, scale: float | str = 1.0, *, depth: int | None = None) 
 # --------------------------------------------------------------------------- parameters
 
 
-def _stacked(init: Callable, key: jax.Array, depth: int, shape: tuple[int, ...], dtype: Any) -> jax.Array:
-    """``depth`` independent draws of ``init(key, shape)``, stacked: (depth, *shape)."""
+def stacked_init(init: Callable, key: jax.Array, depth: int, shape: tuple[int, ...], dtype: Any) -> jax.Array:
+    """``depth`` independent draws of ``init(key, shape, dtype)``, stacked: (depth, *shape).
+
+    One ``vmap``ped initialiser call over ``jax.random.split(key, depth)``, so the (depth, *shape)
+    result is written once rather than built from L separate arrays and then copied by a stack.
+
+    >>> W = stacked_init(jax.nn.initializers.orthogonal(), jax.random.PRNGKey(0), 3, (4, 4), jnp.float32)
+    >>> W.shape, bool(jnp.allclose(W[1] @ W[1].T, jnp.eye(4), atol=1e-5))
+    ((3, 4, 4), True)
+    """
     return jax.vmap(lambda k: init(k, shape, dtype))(jax.random.split(key, depth))
 
 
@@ -305,13 +308,13 @@ def init_params(
     depth: int,
     width: int,
     *,
-    block: str = "dense",
+    block: Literal["dense", "mlp"] = "dense",
     sigma_w2: float = 1.0,
     sigma_w2_out: float = 1.0,
     hidden: int | None = None,
     init: Callable | None = None,
     bias: bool = False,
-    norm: str | None = None,
+    norm: Literal["batch", "layer", "rms"] | None = None,
     alpha: bool = False,
     dtype: Any = jnp.float32,
 ) -> dict[str, jax.Array]:
@@ -325,30 +328,29 @@ def init_params(
     * bias=True: "b" (or "b1", "b2") zeros; norm="batch"|"layer": "scale" ones and "shift" zeros,
       (L, n); norm="rms": "scale" only; alpha=True: "alpha" zeros, (L,) (for ``residual(..., "alpha")``).
     """
-    depth = _positive_int(depth, "depth")
-    width = _positive_int(width, "width")
-    if block not in ("dense", "mlp"):
-        raise ValueError(f"block: expected 'dense' or 'mlp', got {block!r}")
-    sigma_w2 = _non_negative(sigma_w2, "sigma_w2", strict=True)
-    sigma_w2_out = _non_negative(sigma_w2_out, "sigma_w2_out", strict=True)
-    hidden = width if hidden is None else _positive_int(hidden, "hidden")
+    key = prng_key(key)
+    depth = positive_int(depth, "depth")
+    width = positive_int(width, "width")
+    one_of(block, "block", ("dense", "mlp"))
+    sigma_w2 = real(sigma_w2, "sigma_w2", low=0.0, low_open=True)
+    sigma_w2_out = real(sigma_w2_out, "sigma_w2_out", low=0.0, low_open=True)
+    hidden = width if hidden is None else positive_int(hidden, "hidden")
     if init is not None and not callable(init):
         raise TypeError(f"init: expected a jax.nn.initializers initializer or None, got {type(init).__name__}")
-    for flag, name in ((bias, "bias"), (alpha, "alpha")):
-        if not isinstance(flag, bool):
-            raise TypeError(f"{name}: expected True or False, got {type(flag).__name__}")
+    boolean(bias, "bias")
+    boolean(alpha, "alpha")
     get_norm(norm)
     fan_in = jax.nn.initializers.variance_scaling
     zeros, ones = jax.nn.initializers.zeros, jax.nn.initializers.ones
     k1, k2 = jax.random.split(key)
     params: dict[str, jax.Array] = {}
     if block == "dense":
-        params["W"] = _stacked(init or fan_in(sigma_w2, "fan_in", "normal"), k1, depth, (width, width), dtype)
+        params["W"] = stacked_init(init or fan_in(sigma_w2, "fan_in", "normal"), k1, depth, (width, width), dtype)
         if bias:
             params["b"] = zeros(k2, (depth, width), dtype)
     else:
-        params["W1"] = _stacked(init or fan_in(sigma_w2, "fan_in", "normal"), k1, depth, (width, hidden), dtype)
-        params["W2"] = _stacked(init or fan_in(sigma_w2_out, "fan_in", "normal"), k2, depth, (hidden, width), dtype)
+        params["W1"] = stacked_init(init or fan_in(sigma_w2, "fan_in", "normal"), k1, depth, (width, hidden), dtype)
+        params["W2"] = stacked_init(init or fan_in(sigma_w2_out, "fan_in", "normal"), k2, depth, (hidden, width), dtype)
         if bias:
             params["b1"] = zeros(k1, (depth, hidden), dtype)
             params["b2"] = zeros(k2, (depth, width), dtype)

@@ -9,11 +9,14 @@ A deep network is a composition of layers ``h_l = f_l(h_{l-1})``. gradcourse acc
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax import lax
+
+from .validate import floating_array, stacked_depth
 
 Layer = Callable[[jax.Array], jax.Array]
 
@@ -25,7 +28,7 @@ class Stacked(NamedTuple):
     params: Any
 
 
-Model = Union[Sequence[Layer], Stacked, tuple]
+Model = Sequence[Layer] | Stacked | tuple
 
 
 # --------------------------------------------------------------------------- validation
@@ -36,18 +39,13 @@ def _shape_str(a: Any) -> str:
 
 
 def check_input(x: Any, name: str = "x") -> jax.Array:
-    """Return ``x`` as a floating JAX array, or raise a TypeError naming ``name``."""
-    if not hasattr(x, "dtype"):
-        try:
-            x = jnp.asarray(x)
-        except TypeError as e:
-            raise TypeError(f"{name}: expected an array, got {type(x).__name__}") from e
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise TypeError(
-            f"{name}: expected a floating-point array (gradients are taken with respect to it), "
-            f"got dtype {jnp.dtype(x.dtype).name}; convert with {name}.astype(jnp.float32)"
-        )
-    return x
+    """``x`` as a floating JAX array (``validate.floating_array``), in JAX's default precision.
+
+    NumPy float64 input (``np.random.randn(...)``) becomes float32 unless ``jax_enable_x64`` is on, as
+    ``jnp.asarray`` does everywhere in JAX, so a float32 model takes it the same way in ``forward``,
+    ``backward``, ``jvp_chain``, ``vjp_chain`` and ``jacobian_spectrum``.
+    """
+    return jnp.asarray(floating_array(x, name, allow_empty=True))
 
 
 def as_model(model: Any) -> Stacked | tuple[Layer, ...]:
@@ -66,41 +64,17 @@ def as_model(model: Any) -> Stacked | tuple[Layer, ...]:
             "wrap it in a list: [layer]"
         )
     if not isinstance(model, Sequence) or isinstance(model, (str, bytes)):
-        raise TypeError(f"model: expected a sequence of layer functions or Stacked(f, params), got {type(model).__name__}")
+        raise TypeError(
+            f"model: expected a sequence of layer functions or Stacked(f, params), got {type(model).__name__}"
+        )
     if len(model) == 0:
         raise ValueError("model: expected at least one layer, got an empty sequence")
     for i, layer in enumerate(model):
         if not callable(layer):
-            raise TypeError(f"model: layer {i} is not callable (got {type(layer).__name__}); every layer must map h -> h")
-    return tuple(model)
-
-
-def stacked_depth(params: Any, name: str = "params") -> int:
-    """Depth L of a stacked pytree: the common leading-axis size of its leaves. Validates the leaves."""
-    from .norms import path_label  # local import: norms imports nothing from here
-
-    leaves = jax.tree_util.tree_leaves_with_path(params)
-    if not leaves:
-        raise ValueError(f"{name}: the stacked params pytree has no leaves; expected arrays with a leading depth axis")
-    depths = {}
-    for path, leaf in leaves:
-        label = path_label(path) or "<root>"
-        if not hasattr(leaf, "shape") or not hasattr(leaf, "dtype"):
-            raise TypeError(f"{name}: leaf {label!r} is {type(leaf).__name__}, expected an array with a leading depth axis")
-        if not jnp.issubdtype(leaf.dtype, jnp.inexact):
             raise TypeError(
-                f"{name}: leaf {label!r} has dtype {jnp.dtype(leaf.dtype).name}; parameters must be floating point"
+                f"model: layer {i} is not callable (got {type(layer).__name__}); every layer must map h -> h"
             )
-        if leaf.ndim == 0:
-            raise ValueError(f"{name}: leaf {label!r} is a scalar; stacked leaves need a leading depth axis")
-        depths[label] = leaf.shape[0]
-    if len(set(depths.values())) > 1:
-        detail = ", ".join(f"{k} has {v}" for k, v in depths.items())
-        raise ValueError(f"{name}: stacked leaves have different depths ({detail}); all leading axes must be equal")
-    depth = next(iter(depths.values()))
-    if depth == 0:
-        raise ValueError(f"{name}: depth is 0; expected at least one layer")
-    return depth
+    return tuple(model)
 
 
 def _first_layer(params: Any) -> Any:
@@ -118,6 +92,11 @@ def layer_shapes(model: Model, x: jax.Array) -> list[jax.ShapeDtypeStruct]:
     if isinstance(m, Stacked):
         p0 = jax.tree_util.tree_map(lambda p: jax.ShapeDtypeStruct(p.shape[1:], p.dtype), m.params)
         out = _eval_layer(m.f, h, "the stacked layer f", params=p0)
+        if out.shape == h.shape and out.dtype != h.dtype:
+            raise ValueError(
+                f"x: x is {jnp.dtype(h.dtype).name} but the stacked layer returns {jnp.dtype(out.dtype).name} "
+                f"(the parameters' dtype); pass x.astype(jnp.{jnp.dtype(out.dtype).name})"
+            )
         if out.shape != h.shape or out.dtype != h.dtype:
             raise ValueError(
                 f"model: the stacked layer f must map h to an array of the same shape and dtype "

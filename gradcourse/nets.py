@@ -1,45 +1,34 @@
-"""Ready-made stacked models for the course: deep fully connected networks.
+"""Ready-made stacked models for the course: deep fully connected networks (core layer).
 
 Layer l computes h_l = φ(h_{l-1} W_l + b_l) with W_l ~ N(0, σ_w²/n) (n = width) and
 b_l ~ N(0, σ_b²), the convention of mean-field theory (``gradcourse.theory``). Weights come
-from ``jax.nn.initializers``.
+from ``jax.nn.initializers``. The layer function itself is ``gradcourse.layers.dense``: one place
+builds the dense stacked layer; this module only fixes the course's defaults (tanh, a bias).
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from .activations import Activation, get_activation
+from .activations import Activation
+from .layers import dense, stacked_init
 from .model import Stacked
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name}: expected a positive int, got {type(value).__name__}")
-    if value <= 0:
-        raise ValueError(f"{name}: expected a positive int, got {value}")
-    return value
-
-
-def _non_negative(value: Any, name: str, strict: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
-    if value < 0 or (strict and value == 0):
-        raise ValueError(f"{name}: expected a {'positive' if strict else 'non-negative'} number, got {value}")
-    return float(value)
+from .validate import positive_int, prng_key, real
 
 
 def dense_layer(activation: str | Activation = "tanh") -> Callable[[dict, jax.Array], jax.Array]:
-    """The layer function f(p, h) = φ(h @ p["W"] + p["b"]) for ``Stacked`` models; h: (..., n)."""
-    phi = get_activation(activation)
+    """The layer function f(p, h) = φ(h @ p["W"] + p["b"]) for ``Stacked`` models; h: (..., n).
 
-    def f(p: dict, h: jax.Array) -> jax.Array:
-        return phi(h @ p["W"] + p["b"])
+    The same function as ``gc.layers.dense(activation)`` (no normalisation).
 
-    f.__name__ = f"dense_{getattr(phi, '__name__', 'activation')}"
-    return f
+    >>> f = dense_layer("relu")
+    >>> f({"W": jnp.eye(2), "b": jnp.array([0.0, -5.0])}, jnp.array([1.0, 2.0]))
+    Array([1., 0.], dtype=float32)
+    """
+    return dense(activation)
 
 
 def mlp_params(
@@ -56,18 +45,25 @@ def mlp_params(
 
     By default W ~ N(0, σ_w²/width) via ``jax.nn.initializers.variance_scaling(σ_w², "fan_in",
     "normal")``; pass ``init`` (any ``jax.nn.initializers`` initializer, e.g. ``orthogonal()``)
-    to replace it. b ~ N(0, σ_b²).
+    to replace it. b ~ N(0, σ_b²). ``sigma_w2`` / ``sigma_b2`` may be traced (under ``jit``).
+
+    >>> p = mlp_params(jax.random.PRNGKey(0), depth=3, width=4)
+    >>> p["W"].shape, p["b"].shape
+    ((3, 4, 4), (3, 4))
     """
-    depth = _positive_int(depth, "depth")
-    width = _positive_int(width, "width")
-    sigma_w2 = _non_negative(sigma_w2, "sigma_w2", strict=True)
-    sigma_b2 = _non_negative(sigma_b2, "sigma_b2")
+    key = prng_key(key)
+    depth = positive_int(depth, "depth")
+    width = positive_int(width, "width")
+    sigma_w2 = real(sigma_w2, "sigma_w2", low=0.0, low_open=True)
+    sigma_b2 = real(sigma_b2, "sigma_b2", low=0.0)
+    if init is not None and not callable(init):
+        raise TypeError(f"init: expected a jax.nn.initializers initializer or None, got {type(init).__name__}")
     kw, kb = jax.random.split(key)
-    if init is None:
-        init = jax.nn.initializers.variance_scaling(sigma_w2, "fan_in", "normal", batch_axis=(0,))
-        W = init(kw, (depth, width, width), dtype)
+    if init is None:  # one initialiser call over the whole (depth, width, width) array
+        fan_in = jax.nn.initializers.variance_scaling(sigma_w2, "fan_in", "normal", batch_axis=(0,))
+        W = fan_in(kw, (depth, width, width), dtype)
     else:
-        W = jax.vmap(lambda k: init(k, (width, width), dtype))(jax.random.split(kw, depth))
+        W = stacked_init(init, kw, depth, (width, width), dtype)
     b = jnp.sqrt(sigma_b2) * jax.random.normal(kb, (depth, width), dtype)
     return {"W": W, "b": b}
 
@@ -83,5 +79,12 @@ def mlp(
     init: Callable | None = None,
     dtype: Any = jnp.float32,
 ) -> Stacked:
-    """A deep random MLP as ``Stacked(dense_layer(activation), mlp_params(...))``; h: (batch, width)."""
-    return Stacked(dense_layer(activation), mlp_params(key, depth, width, sigma_w2, sigma_b2, init=init, dtype=dtype))
+    """A deep random MLP as ``Stacked(dense_layer(activation), mlp_params(...))``; h: (batch, width).
+
+    >>> import gradcourse as gc
+    >>> model = gc.mlp(jax.random.PRNGKey(0), depth=10, width=32, activation="tanh", sigma_w2=1.5)
+    >>> gc.forward(model, jnp.ones((2, 32))).shape  # h_0 ... h_10
+    (11, 2, 32)
+    """
+    f = dense_layer(activation)
+    return Stacked(f, mlp_params(key, depth, width, sigma_w2, sigma_b2, init=init, dtype=dtype))

@@ -12,8 +12,9 @@ the notebooks decide what to show.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +24,7 @@ from .activations import ACTIVATIONS, Activation
 from .chains import backward
 from .model import Model, Stacked, as_model, check_input, forward
 from .norms import _is_array, layer_norms, path_label
+from .validate import real, scalar_loss, wide_float
 
 __all__ = [
     "ActivationStats",
@@ -81,11 +83,6 @@ def _activation_key(activation: str | Activation | None) -> str | None:
     raise TypeError(f"activation: expected None, a name (str) or a function, got {type(activation).__name__}")
 
 
-def _float(h: jax.Array) -> jax.Array:
-    """h as float32 or wider, so float16 statistics do not overflow."""
-    return h.astype(jnp.promote_types(h.dtype, jnp.float32))
-
-
 def _check_signal(h: Any, name: str) -> jax.Array:
     if not hasattr(h, "dtype"):
         try:
@@ -99,7 +96,7 @@ def _check_signal(h: Any, name: str) -> jax.Array:
 
 def _layer_stats(h: jax.Array, key: str | None, saturation: float) -> tuple[jax.Array, ...]:
     """(mean, std, frac_saturated, frac_dead) of one layer's h, as float scalars."""
-    h = _float(h)
+    h = wide_float(h)
     mean, std = jnp.mean(h), jnp.std(h)
     nan = jnp.array(jnp.nan, h.dtype)
     if key in _SATURATING_SYMMETRIC:
@@ -148,23 +145,19 @@ def activation_stats(
       their units cannot die); ``None`` or an unknown callable → NaN.
 
     ``activation`` is a name from ``gc.ACTIVATIONS`` or one of its functions (``jnp.tanh``,
-    ``jax.nn.relu``, ...). Statistics are computed in float32 or wider. Works under ``jit``
-    (with ``activation`` and ``saturation`` static).
+    ``jax.nn.relu``, ``jax.nn.gelu``, ... compared by identity). Statistics are computed in float32
+    or wider. Works under ``jit`` (with ``activation`` and ``saturation`` static).
 
     Your own model: pass a ``gc.capture(...)`` as ``hs`` and ``activation`` as one activation or a
     dict point name -> activation (points without one are skipped); returns a dict point name ->
-    ``ActivationStats`` (``gradcourse.health.capture_activation_stats``). ``jax.nn.gelu`` (the
-    approximate GELU) is recognised by identity like the functions of ``gc.ACTIVATIONS``.
+    ``ActivationStats`` (``gradcourse.health.capture_activation_stats``).
     """
     if type(hs).__name__ == "Capture" and type(hs).__module__ == "gradcourse.capture":
         from .health import capture_activation_stats
 
         return capture_activation_stats(hs, activation, saturation=saturation)
     key = _activation_key(activation)
-    if isinstance(saturation, bool) or not isinstance(saturation, (int, float)):
-        raise TypeError(f"saturation: expected a number in (0, 1), got {type(saturation).__name__}")
-    if not 0.0 < saturation < 1.0:
-        raise ValueError(f"saturation: expected a number strictly between 0 and 1, got {saturation}")
+    saturation = real(saturation, "saturation", low=0.0, high=1.0, low_open=True, high_open=True)
     if key in _SATURATING_SIGMOID and saturation <= 0.5:
         raise ValueError(
             f"saturation: for sigmoid the two tails are h < 1 - s and h > s, so s must be above 0.5; got {saturation}"
@@ -175,7 +168,7 @@ def activation_stats(
         if not hs:
             raise ValueError("hs: expected at least one array (h_0 ... h_L), got an empty sequence")
         rows = [_layer_stats_jit(_check_signal(h, f"hs[{i}]"), key, saturation) for i, h in enumerate(hs)]
-        return ActivationStats(*(jnp.stack(col) for col in zip(*rows)))
+        return ActivationStats(*(jnp.stack(col) for col in zip(*rows, strict=True)))
     if not hasattr(hs, "shape"):
         raise TypeError(
             f"hs: expected the output of gc.forward (a list of arrays or one stacked array (L+1, ...)), "
@@ -334,15 +327,19 @@ def find_nonfinite(
     if bad.size:
         l = int(bad[0])
         n = int(nan[l] + inf[l])
-        msg = f"forward pass: {_where(l, stacked, False)} has {n} non-finite of {sizes[l]} entries ({_kinds(nan[l], inf[l])})"
+        msg = (
+            f"forward pass: {_where(l, stacked, False)} has {n} non-finite of {sizes[l]} entries "
+            f"({_kinds(nan[l], inf[l])})"
+        )
         msg += f"; {_span('h', 0, l - 1)} finite" if l > 0 else ""
         return NonfiniteReport("forward", l, n, sizes[l], msg)
     depth = len(sizes) - 1
     if loss is None:
-        return NonfiniteReport(None, None, None, None, f"all finite (forward pass, h_0 ... h_{depth}; pass a loss to check the backward pass too)")
-    value = np.asarray(loss(hs[-1]))
-    if value.shape != ():
-        raise ValueError(f"loss: must return a scalar (shape ()), got {value.shape}; reduce it, e.g. with jnp.mean")
+        return NonfiniteReport(
+            None, None, None, None,
+            f"all finite (forward pass, h_0 ... h_{depth}; pass a loss to check the backward pass too)",
+        )
+    value = np.asarray(scalar_loss(loss(hs[-1])))
     if not np.isfinite(value):
         return NonfiniteReport("loss", None, 1, 1, f"loss: {_span('h', 0, depth)} finite but loss(h_{depth}) = {value}")
     gs = backward(m, x, loss)
@@ -351,14 +348,19 @@ def find_nonfinite(
     if bad.size:
         l = int(bad[-1])
         n = int(nan[l] + inf[l])
-        msg = f"backward pass: {_where(l, stacked, True)} has {n} non-finite of {sizes[l]} entries ({_kinds(nan[l], inf[l])})"
+        msg = (
+            f"backward pass: {_where(l, stacked, True)} has {n} non-finite of {sizes[l]} entries "
+            f"({_kinds(nan[l], inf[l])})"
+        )
         msg += (
             f"; the forward pass, the loss and {_span('∂loss/∂h', depth, l + 1)} finite"
             if l < depth
             else "; the forward pass and the loss are finite"
         )
         return NonfiniteReport("backward", l, n, sizes[l], msg)
-    return NonfiniteReport(None, None, None, None, f"all finite (forward pass, loss and backward pass, layers 0 ... {depth})")
+    return NonfiniteReport(
+        None, None, None, None, f"all finite (forward pass, loss and backward pass, layers 0 ... {depth})"
+    )
 
 
 def find_nonfinite_step(values: Sequence[Any] | jax.Array) -> int | None:

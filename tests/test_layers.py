@@ -50,26 +50,26 @@ def test_affine_scale_and_shift(kind):
 
 def test_batch_norm_statistics_per_feature():
     h = jnp.asarray(RNG.normal(5.0, 0.1, size=(32, 7)) * np.arange(1, 8), jnp.float32)
-    y = L.batch_norm(h, eps=0.0)
+    y = L.batch_normalize(h, eps=0.0)
     np.testing.assert_allclose(y.mean(axis=0), 0.0, atol=1e-5)
     np.testing.assert_allclose(y.var(axis=0), 1.0, rtol=1e-4)
 
 
 def test_batch_norm_conv_input_pools_batch_and_positions():
     h = jnp.asarray(RNG.normal(size=(3, 4, 5, 2)), jnp.float32)
-    y = L.batch_norm(h, eps=0.0)
+    y = L.batch_normalize(h, eps=0.0)
     np.testing.assert_allclose(y.mean(axis=(0, 1, 2)), 0.0, atol=1e-6)
     np.testing.assert_allclose(y.var(axis=(0, 1, 2)), 1.0, rtol=1e-5)
     # and it equals batch norm of the flattened (B*H*W, C) array
-    np.testing.assert_allclose(y.reshape(-1, 2), L.batch_norm(h.reshape(-1, 2), eps=0.0), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(y.reshape(-1, 2), L.batch_normalize(h.reshape(-1, 2), eps=0.0), rtol=1e-6, atol=1e-6)
 
 
 def test_layer_and_rms_norm_statistics_per_example():
     h = jnp.asarray(RNG.normal(3.0, 2.0, size=(5, 64)), jnp.float32)
-    y = L.layer_norm(h, eps=0.0)
+    y = L.layer_normalize(h, eps=0.0)
     np.testing.assert_allclose(y.mean(axis=-1), 0.0, atol=1e-5)
     np.testing.assert_allclose(y.var(axis=-1), 1.0, rtol=1e-5)
-    r = L.rms_norm(h, eps=0.0)
+    r = L.rms_normalize(h, eps=0.0)
     np.testing.assert_allclose(jnp.mean(r**2, axis=-1), 1.0, rtol=1e-5)
 
 
@@ -119,7 +119,7 @@ def test_layer_norm_gradient_is_orthogonal_to_weights_and_scales_inversely():
     x = jnp.asarray(RNG.normal(size=(8, 16)), jnp.float32)
     W = jnp.asarray(RNG.normal(size=(16, 16)) / 4, jnp.float32)
     t = jnp.asarray(RNG.normal(size=(8, 16)), jnp.float32)
-    loss = lambda W: jnp.sum(jnp.tanh(L.layer_norm(x @ W, eps=0.0)) * t)
+    loss = lambda W: jnp.sum(jnp.tanh(L.layer_normalize(x @ W, eps=0.0)) * t)
     g = jax.grad(loss)(W)
     assert abs(float(jnp.vdot(W, g))) < 1e-5 * float(jnp.linalg.norm(W) * jnp.linalg.norm(g))
     np.testing.assert_allclose(jax.grad(loss)(3.0 * W), g / 3.0, rtol=1e-4, atol=1e-7)
@@ -135,7 +135,7 @@ def test_dense_pre_and_post_positions():
     h = jax.random.normal(KEY, (3, 6))
     post = L.dense("tanh", norm="layer", norm_position="post")(p, h)
     pre = L.dense("tanh", norm="layer", norm_position="pre")(p, h)
-    ln = lambda v: L.layer_norm(v, p["scale"], p["shift"])
+    ln = lambda v: L.layer_normalize(v, p["scale"], p["shift"])
     np.testing.assert_allclose(post, jnp.tanh(ln(h @ p["W"] + p["b"])), rtol=1e-6)
     np.testing.assert_allclose(pre, jnp.tanh(ln(h) @ p["W"] + p["b"]), rtol=1e-6)
     np.testing.assert_allclose(L.dense("relu")(p, h), jax.nn.relu(h @ p["W"] + p["b"]), rtol=1e-6)
@@ -155,7 +155,7 @@ def test_mlp_block_and_rms_params():
     p = jax.tree_util.tree_map(lambda a: a[0], L.init_params(KEY, 2, 5, block="mlp", hidden=7, bias=True, norm="rms"))
     assert p["W1"].shape == (5, 7) and p["W2"].shape == (7, 5) and p["b1"].shape == (7,) and "shift" not in p
     h = jax.random.normal(KEY, (4, 5))
-    want = jax.nn.gelu(L.rms_norm(h, p["scale"]) @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]
+    want = jax.nn.gelu(L.rms_normalize(h, p["scale"]) @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]
     np.testing.assert_allclose(L.mlp_block(jax.nn.gelu, norm="rms")(p, h), want, rtol=1e-6)
 
 
@@ -229,17 +229,17 @@ def test_batch_norm_in_a_stacked_model_under_jit():
 
 def test_errors_name_the_argument():
     h = jnp.ones((4, 3))
-    with pytest.raises(ValueError, match="h: batch_norm"):
-        L.batch_norm(jnp.ones(3))
-    with pytest.raises(ValueError, match="h: batch_norm needs at least 2"):
-        L.batch_norm(jnp.ones((1, 3)))
+    with pytest.raises(ValueError, match="h: batch_normalize"):
+        L.batch_normalize(jnp.ones(3))
+    with pytest.raises(ValueError, match="h: batch_normalize needs at least 2"):
+        L.batch_normalize(jnp.ones((1, 3)))
     with pytest.raises(TypeError, match="h: expected a floating"):
-        L.layer_norm(jnp.ones((2, 3), jnp.int32))
+        L.layer_normalize(jnp.ones((2, 3), jnp.int32))
     with pytest.raises(ValueError, match="eps"):
-        L.rms_norm(h, eps=-1.0)
+        L.rms_normalize(h, eps=-1.0)
     with pytest.raises(ValueError, match="scale: expected shape \\(3,\\)"):
-        L.layer_norm(h, jnp.ones(4))
-    with pytest.raises(ValueError, match="norm: expected None"):
+        L.layer_normalize(h, jnp.ones(4))
+    with pytest.raises(ValueError, match="norm: expected one of None"):
         L.dense("relu", norm="group")
     with pytest.raises(ValueError, match="norm_position"):
         L.dense("relu", norm="layer", norm_position="middle")

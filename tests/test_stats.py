@@ -268,7 +268,7 @@ def test_find_nonfinite_bad_inputs():
         find_nonfinite(jnp.tanh, jnp.ones(3))
     with pytest.raises(TypeError, match="x: expected a floating-point"):
         find_nonfinite([jnp.tanh], jnp.ones(3, jnp.int32))
-    with pytest.raises(ValueError, match="loss: must return a scalar"):
+    with pytest.raises(ValueError, match="loss must return a scalar"):
         find_nonfinite([jnp.tanh], jnp.ones(3), loss=lambda h: h)
 
 
