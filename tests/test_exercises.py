@@ -112,6 +112,7 @@ def test_placeholders_read_as_not_attempted(sheet_name, q):
         fb = q.check(answer)
         assert fb.status == NOT_ATTEMPTED, (answer, fb)
         assert fb.body
+    assert q.template, "every exercise carries the template its notebook cell starts from"
     if q.template:
         ns: dict = {}
         exec(q.template, ns)

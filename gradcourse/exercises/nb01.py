@@ -76,6 +76,8 @@ def _check_q1(fn: Callable) -> str | None:
 
 q1 = Exercise(
     name="q1",
+    template='def dense_tanh_backward(W, b, h_prev, g_out):\n    # return (dL/dh_prev, dL/dW, dL/db)\n    raise '
+             'NotImplementedError  # your code here',
     prompt=(
         "Write `dense_tanh_backward(W, b, h_prev, g_out)` for one layer in PyTorch's layout, "
         "h = tanh(h_prev @ W.T + b) with W of shape (n_out, n_in), h_prev of shape (batch, n_in), "
@@ -138,6 +140,7 @@ def _check_q2(fn: Callable) -> str | None:
 
 q2 = Exercise(
     name="q2",
+    template='def passes(n, m):\n    # return (number of JVPs, number of VJPs)\n    return None  # your code here',
     prompt=(
         "Write `passes(n, m)` returning (number of JVPs, number of VJPs) needed to build the full Jacobian of a "
         "function f: Rⁿ → Rᵐ. For a scalar loss of n parameters (m = 1), what do you get?"
@@ -197,6 +200,7 @@ def _check_q3(fn: Callable) -> str | None:
 
 q3 = Exercise(
     name="q3",
+    template='def jacobian_by_vjps(f, x):\n    raise NotImplementedError  # your code here',
     prompt=(
         "Write `jacobian_by_vjps(f, x)` that builds the full Jacobian of f: Rⁿ → Rᵐ (x and f(x) 1-D) from VJPs only, "
         "with `jax.vjp`: shape (m, n). It must equal `jax.jacfwd(f)(x)`."
@@ -235,6 +239,7 @@ _Q4_MISTAKES = [
 
 q4 = ValueExercise(
     name="q4",
+    template='best_step = None  # your answer here',
     prompt=(
         "The central difference (f(x+ε) - f(x-ε)) / 2ε has error ≈ ε²|f'''(x)|/6 + u|f(x)|/ε, with u = 2⁻²⁴ ≈ 6e-8 "
         "the unit roundoff of float32. Give the step ε (a number) that minimises it for f = exp at x = 0."

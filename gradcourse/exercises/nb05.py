@@ -69,6 +69,7 @@ def _check_q1(fn: Callable) -> str | None:
 
 q1 = Exercise(
     name="q1",
+    template='def my_layer_norm(h, eps):\n    return None  # your code here',
     prompt=(
         "Write `my_layer_norm(h, eps)` with NumPy or jax.numpy: LayerNorm without scale and shift, for h of shape "
         "(..., n) (features on the last axis). Compare with gc.layers.layer_normalize."
@@ -119,6 +120,7 @@ def _check_q2(fn: Callable) -> str | None:
 
 q2 = Exercise(
     name="q2",
+    template='def lr_to_match(lr, c):\n    return None  # your code here',
     prompt=(
         "A weight matrix W feeds a LayerNorm, so the loss satisfies L(cW) = L(W). Plain SGD with learning rate lr "
         "turns W by some angle per step. Write `lr_to_match(lr, c)`: the learning rate that turns cW by the same "
@@ -183,6 +185,7 @@ def _check_q3(fn: Callable) -> str | None:
 
 q3 = Exercise(
     name="q3",
+    template='def bn_backward(h, g):\n    return None  # your code here',
     prompt=(
         "Write `bn_backward(h, g)`: the gradient ∂L/∂h of a loss through y = batch_normalize(h) with ε = 0 and no "
         "scale/shift, given h of shape (B, n) and g = ∂L/∂y of the same shape. Check it against "
@@ -260,6 +263,7 @@ def _check_q4(fn: Callable) -> str | None:
 
 q4 = Exercise(
     name="q4",
+    template='def bn_rate(phi):\n    return None  # your code here',
     prompt=(
         "Write `bn_rate(phi)`: the notebook's estimate λ ≈ E[φ'(z)²] / Var[φ(z)], z ~ N(0, 1), of the per-layer "
         "growth of ‖∂L/∂h_l‖² in a deep network of layers φ(BN(hW)), for any activation function phi (a JAX "

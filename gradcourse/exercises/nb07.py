@@ -81,6 +81,7 @@ def _check_q1(fn: Callable[[dict, float], Any]) -> str | None:
 
 q1 = Exercise(
     name="q1",
+    template='def clip_global(grads, max_norm):\n    return None  # your code here',
     prompt=(
         "Write `clip_global(grads, max_norm)`: `grads` is a dict of NumPy arrays (one per parameter). Return "
         "the dict clipped by global norm, g · min(1, max_norm / ‖g‖), where ‖g‖ is the norm of all arrays "
@@ -136,6 +137,7 @@ def _check_q2(answer: Any) -> str | None:
 
 q2 = Exercise(
     name="q2",
+    template='cosine_after_value_clipping = None',
     prompt=(
         "Value clipping at c = 1 (`optax.clip(1.0)`) maps g = [3, 0.5, -0.2, 4] to clip(g, -1, 1). What is the "
         "cosine between g and its clipped version? Give a number (4 decimals are enough); compute it by hand "
@@ -204,6 +206,7 @@ def _check_q3(fn: Callable[[np.ndarray, np.ndarray], Any]) -> str | None:
 
 q3 = Exercise(
     name="q3",
+    template='def agc_ratio(W, G):\n    return None  # your code here',
     prompt=(
         "Write `agc_ratio(W, G)` for a dense weight W of shape (n_in, n_out) and its gradient G: return, for every "
         "output unit i (column), ‖G_i‖ / max(‖W_i‖, eps) with eps = 1e-3 — the ratio that "
@@ -260,6 +263,7 @@ def _check_q4(fn: Callable[..., Any]) -> str | None:
 
 q4 = Exercise(
     name="q4",
+    template='def adam_first_step(g, lr):\n    return None  # your code here',
     prompt=(
         "Write `adam_first_step(g, lr)`: the update `optax.adam(lr)` returns at its very first step for gradient g "
         "(β1 = 0.9, β2 = 0.999, eps = 1e-8). Use NumPy; return an array shaped like g."

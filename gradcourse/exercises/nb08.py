@@ -66,6 +66,7 @@ def _check_q1(fn: Callable[[float, float], Any]) -> str | None:
 
 q1 = Exercise(
     name="q1",
+    template='def horizon(rho, tol):\n    return None  # your code here',
     prompt=(
         "Write `horizon(rho, tol)`: for a linear RNN h_t = W h_{t-1} with W = ρQ (Q orthogonal, 0 < ρ < 1), "
         "‖∂h_T/∂h_0‖ = ρ^T. Return the smallest whole number of steps T at which the gradient reaching "
@@ -144,6 +145,7 @@ def _check_q2(fn: Callable[[np.ndarray, np.ndarray, np.ndarray], Any]) -> str | 
 
 q2 = Exercise(
     name="q2",
+    template='def bptt(W_h, hs, g_T):\n    return None  # your code here',
     prompt=(
         "Write `bptt(W_h, hs, g_T)` for a tanh RNN h_t = tanh(x_t W_x + h_{t-1} W_h + b) (row vectors): "
         "given W_h (n, n), the forward states hs (T+1, batch, n) with hs[0] = h_0, and g_T = ∂L/∂h_T "
@@ -200,6 +202,7 @@ def _check_q3(value: Any) -> str | None:
 
 q3 = Exercise(
     name="q3",
+    template='forget_bias = None  # a number',
     prompt=(
         "An LSTM's cell state obeys c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t, so along the cell ∂c_T/∂c_0 = ∏ diag(f_t). "
         "Suppose every forget-gate pre-activation equals its bias b (inputs and h_{t-1} contribute nothing), so "

@@ -51,6 +51,7 @@ def _check_q1(fn: Callable) -> str | None:
 
 q1 = Exercise(
     name="q1",
+    template='def relu_conv_gain(var_w, c_in, k):\n    return None  # your code here',
     prompt=(
         "Write `relu_conv_gain(var_w, c_in, k)`: the mean-field factor √χ₁ by which the backward signal's norm "
         "changes per k×k ReLU conv layer with c_in input channels and weights of variance var_w (no bias). "
@@ -120,6 +121,7 @@ def _check_q2(fn: Callable) -> str | None:
 
 q2 = Exercise(
     name="q2",
+    template='def dead_channel_fraction(acts):\n    return None  # your code here',
     prompt=(
         "Write `dead_channel_fraction(acts)`: for ReLU outputs acts of shape (L, B, H, W, C) (as from "
         "`gc.models.cnn.states`), return the (L,) fraction of channels that are ≤ 0 at every position of every "

@@ -29,6 +29,7 @@ _Q1_CASES = [
 
 q1 = FunctionExercise(
     name="q1",
+    template='def qk_logit_bound(d_head, gamma_q, gamma_k):\n    return None  # your code here',
     prompt=(
         "With QK-LayerNorm, a head's logit is s = (γ_q ⊙ LN(q)) · (γ_k ⊙ LN(k)) / √d_head, LN without shift, over the "
         "d_head features of one head. Write `qk_logit_bound(d_head, gamma_q, gamma_k)`: an upper bound on |s| that "
@@ -117,6 +118,7 @@ def _check_q2(fn: Callable) -> str | None:
 
 q2 = Exercise(
     name="q2",
+    template='def causal_attention_entropy(logits):\n    return None  # your code here',
     prompt=(
         "Write `causal_attention_entropy(logits)`: for a (T, T) NumPy array of attention logits s[t, s'], return the "
         "(T,) entropies (in nats) of the causal attention distributions p_t = softmax over s' ≤ t of s[t, s']. "
@@ -149,6 +151,7 @@ _Q3_CASES = [(L, v0, v) for L in (1, 4, 12, 48) for v0, v in ((1.0, 1.0), (1.0, 
 
 q3 = FunctionExercise(
     name="q3",
+    template='def pre_ln_depth_factor(L, v0, v):\n    return None  # your code here',
     prompt=(
         "In a Pre-LN transformer at initialisation each block adds a roughly independent branch output of variance v "
         "to the residual stream, which starts with variance v0 (the embeddings): σ_l² = v0 + l·v. The final "
