@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable, NamedTuple
+import warnings
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -35,7 +37,8 @@ import numpy as np
 from jax import lax
 from numpy.polynomial.legendre import leggauss
 
-from .activations import Activation, get_activation
+from .activations import ACTIVATIONS, Activation, get_activation
+from .validate import real
 
 __all__ = [
     "DepthScales",
@@ -81,6 +84,59 @@ _Q_MAX = 1e12  # q beyond this counts as diverged
 # ----------------------------------------------------------------------------------- helpers
 
 
+@functools.lru_cache(maxsize=64)
+def _checked_callable(phi: Activation) -> Activation:
+    """``phi`` if it is a differentiable, elementwise JAX function of a float array; else a TypeError.
+
+    Checked once per function (cached) on a few points: traceable by JAX (``np.tanh`` / ``math.tanh``
+    are not), float in float out of the same shape, elementwise (each output depends only on its own
+    input), and a warning when its derivative is 0 at every test point (``jnp.sign``, ``jnp.round``:
+    then χ₁ = 0 and no gradient flows).
+    """
+    fix = "must be a differentiable, elementwise JAX function such as jnp.tanh or jax.nn.relu"
+    name = getattr(phi, "__name__", type(phi).__name__)
+    x = jnp.linspace(-2.7, 2.3, 7)
+    try:
+        out = jax.eval_shape(phi, jax.ShapeDtypeStruct(x.shape, x.dtype))
+    except Exception as e:  # noqa: BLE001 - any failure to trace is the learner's activation
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise TypeError(
+            f"activation: {fix} (not np.tanh or math.tanh); calling {name} on a JAX array failed: {first}"
+        ) from None
+    if not isinstance(out, jax.ShapeDtypeStruct) or out.shape != x.shape or not jnp.issubdtype(out.dtype, jnp.floating):
+        got = f"shape {tuple(out.shape)} and dtype {out.dtype}" if hasattr(out, "shape") else type(out).__name__
+        raise TypeError(f"activation: {fix}; {name} maps a float array of shape {x.shape} to {got}")
+    whole = phi(x)
+    each = jnp.stack([phi(x[i : i + 1])[0] for i in range(x.size)])
+    if not bool(jnp.allclose(whole, each, rtol=1e-5, atol=1e-6, equal_nan=True)):
+        raise TypeError(f"activation: {fix}; {name} is not elementwise (an output depends on other inputs)")
+    try:
+        slopes = jax.vmap(jax.grad(lambda v: phi(v[None])[0]))(x)
+    except Exception as e:  # noqa: BLE001
+        raise TypeError(f"activation: {fix}; jax.grad of {name} failed: {str(e).splitlines()[0]}") from None
+    if bool(jnp.all(slopes == 0)):
+        warnings.warn(
+            f"activation: the derivative of {name} is 0 almost everywhere (as for jnp.sign or jnp.round), so "
+            f"chi1 = 0 and no gradient flows through it; use a differentiable activation",
+            UserWarning,
+            stacklevel=4,
+        )
+    return phi
+
+
+def _activation(activation: str | Activation) -> Activation:
+    """``get_activation``, plus the checks of ``_checked_callable`` for a learner's own function."""
+    phi = get_activation(activation)
+    if phi in ACTIVATIONS.values():
+        return phi
+    try:
+        return _checked_callable(phi)
+    except TypeError as e:
+        if "unhashable" in str(e):  # e.g. a callable object without __hash__: check it uncached
+            return _checked_callable.__wrapped__(phi)
+        raise
+
+
 def _deriv(phi: Activation) -> Activation:
     """Elementwise derivative of an elementwise ``phi``, by ``jax.grad``."""
     return jnp.vectorize(jax.grad(phi))
@@ -95,19 +151,8 @@ def _rtol(x: jax.Array) -> float:
 
 
 def _check(name: str, value, *, lo: float, hi: float = math.inf, lo_open: bool = False, expected: str):
-    """Raise for a concrete bad value; tracers (under jit/vmap) pass through unchecked."""
-    if isinstance(value, jax.core.Tracer):
-        return
-    try:
-        arr = np.asarray(value)
-    except Exception:  # e.g. a ragged list
-        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}") from None
-    if arr.dtype.kind not in "iuf":
-        raise TypeError(f"{name}: expected a real number, got {type(value).__name__} {value!r}")
-    bad = ~np.isfinite(arr) | (arr < lo) | (arr > hi) | ((arr == lo) if lo_open else False)
-    if np.any(bad):
-        shown = arr[bad].ravel()[0].item()
-        raise ValueError(f"{name}: expected {expected}, got {shown!r}")
+    """Raise for a concrete bad value (scalar or array); tracers (under jit/vmap) pass through unchecked."""
+    real(value, name, low=lo, high=hi, low_open=lo_open, array=True, expected=expected)
 
 
 def _check_sigmas(sigma_w2, sigma_b2) -> None:
@@ -235,7 +280,7 @@ def _cstar(phi, sigma_w2, sigma_b2, q, c0):
 
 def length_map(activation: str | Activation, q: ArrayLike, sigma_w2: ArrayLike, sigma_b2: ArrayLike) -> jax.Array:
     """One layer of the length (variance) map: ``q_l = σ_w² ∫Dz φ(√q_{l-1} z)² + σ_b²``."""
-    phi = get_activation(activation)
+    phi = _activation(activation)
     _check("q", q, lo=0.0, expected="a finite pre-activation variance >= 0")
     _check_sigmas(sigma_w2, sigma_b2)
     return _length_map(phi, _float(q), _float(sigma_w2), _float(sigma_b2))
@@ -250,7 +295,7 @@ def qstar(activation: str | Activation, sigma_w2: ArrayLike, sigma_b2: ArrayLike
     with ``σ_w² > 2``, linear with ``σ_w² > 1``).  Exactly on such a boundary (ReLU at ``σ_w² = 2``) float32
     stalls at a huge finite ``q ~ σ_b² / eps`` instead.
     """
-    phi = get_activation(activation)
+    phi = _activation(activation)
     _check_sigmas(sigma_w2, sigma_b2)
     _check("q0", q0, lo=0.0, lo_open=True, expected="a finite starting variance > 0")
     return _qstar(phi, _float(sigma_w2), _float(sigma_b2), _float(q0))
@@ -263,7 +308,7 @@ def chi1(activation: str | Activation, sigma_w2: ArrayLike, sigma_b2: ArrayLike)
     gradients), ``χ₁ > 1`` the chaotic phase (exploding gradients), ``χ₁ = 1`` the edge of chaos.  Where
     ``q* = ∞`` this is the limit ``q -> ∞`` (``σ_w² / 2`` for ReLU).
     """
-    phi = get_activation(activation)
+    phi = _activation(activation)
     _check_sigmas(sigma_w2, sigma_b2)
     return _chi1(phi, _float(sigma_w2), _float(sigma_b2))
 
@@ -280,7 +325,7 @@ def correlation_map(
     ``c_l = (σ_w² ∫Dz1Dz2 φ(u1) φ(u2) + σ_b²) / q_l`` with ``u1 = √q z1``, ``u2 = √q (c z1 + √(1-c²) z2)``
     and ``q_l`` = :func:`length_map` of ``q`` (which is ``q*`` itself when ``q = q*``), so ``c = 1`` maps to 1.
     """
-    phi = get_activation(activation)
+    phi = _activation(activation)
     _check("c", c, lo=-1.0, hi=1.0, expected="a correlation in [-1, 1]")
     _check_sigmas(sigma_w2, sigma_b2)
     sigma_w2, sigma_b2 = _float(sigma_w2), _float(sigma_b2)
@@ -299,7 +344,7 @@ def cstar(activation: str | Activation, sigma_w2: ArrayLike, sigma_b2: ArrayLike
     away from 1 (default 0.5) finds whichever is attracting.  Near ``χ₁ = 1`` convergence is slow and the
     result is the iterate after 10 000 layers.
     """
-    phi = get_activation(activation)
+    phi = _activation(activation)
     _check_sigmas(sigma_w2, sigma_b2)
     _check("c0", c0, lo=-1.0, hi=1.0, expected="a starting correlation in [-1, 1]")
     sigma_w2, sigma_b2 = _float(sigma_w2), _float(sigma_b2)
@@ -334,7 +379,7 @@ def depth_scales(activation: str | Activation, sigma_w2: ArrayLike, sigma_b2: Ar
     as ``exp(l/|ξ_grad|)``).  Where ``q* = ∞`` (ReLU, ``σ_w² > 2``) the integrals are taken in the limit
     ``q -> ∞``: ``ξ_q < 0`` and ``ξ_grad < 0`` then give the growth rates; ``ξ_c`` is not meaningful there.
     """
-    phi = get_activation(activation)
+    phi = _activation(activation)
     _check_sigmas(sigma_w2, sigma_b2)
     sigma_w2, sigma_b2 = _float(sigma_w2), _float(sigma_b2)
     q = _q_eval(phi, sigma_w2, sigma_b2)
@@ -346,7 +391,7 @@ def chi1_grid(activation: str | Activation, sigma_w2_grid: ArrayLike, sigma_b2_g
     """``χ₁`` on a grid, for ``gc.plot.phase_diagram`` to draw.
 
     Entry ``[i, j]`` is ``chi1(activation, sigma_w2_grid[i], sigma_b2_grid[j])``."""
-    phi = get_activation(activation)
+    phi = _activation(activation)
     _check_sigmas(sigma_w2_grid, sigma_b2_grid)
     sw, sb = _float(sigma_w2_grid), _float(sigma_b2_grid)
     if sw.ndim != 1 or sb.ndim != 1:
@@ -366,10 +411,12 @@ def critical_sigma_w2(
     Raises ``ValueError`` if ``χ₁ - 1`` does not change sign in ``[lo, hi]``.  For GELU / SiLU at small
     ``σ_b²`` the crossing is a jump: ``χ₁ < 1`` until the finite ``q*`` disappears and ``q* = ∞`` beyond.
     """
-    phi = get_activation(activation)
+    phi = _activation(activation)
     _check("sigma_b2", sigma_b2, lo=0.0, expected="a finite bias variance >= 0")
     _check("lo", lo, lo=0.0, lo_open=True, expected="a lower search bound > 0")
     _check("hi", hi, lo=lo, lo_open=True, expected=f"an upper search bound > lo = {lo}")
+    # bisection halves b - a until b - a <= xtol * b; below float64's resolution that never happens
+    xtol = real(xtol, "xtol", low=1e-15, high=1.0, expected="a relative tolerance in [1e-15, 1] (e.g. 1e-6)")
 
     def f(sigma_w2: float) -> float:
         with jax.enable_x64(True):  # chi1 - 1 is tiny near the boundary: resolve its sign in float64

@@ -305,3 +305,27 @@ def test_bad_arguments():
         chi1("tanh", "1.5", 0.05)
     with pytest.raises(TypeError, match="sigma_b2"):
         qstar("tanh", 1.5, None)
+
+
+# ------------------------------------------------------------------ learner activations and tolerances (issue 12)
+
+
+@pytest.mark.parametrize("bad", [np.tanh, math.tanh, jax.nn.softmax, lambda x: jnp.round(x).astype(jnp.int32)])
+def test_theory_rejects_non_jax_or_non_elementwise_activations(bad):
+    with pytest.raises(TypeError, match="activation: must be a differentiable, elementwise JAX function"):
+        chi1(bad, 1.5, 0.1)
+
+
+def test_theory_warns_when_the_derivative_vanishes_almost_everywhere():
+    with pytest.warns(UserWarning, match="derivative of sign is 0 almost everywhere"):
+        assert float(chi1(jnp.sign, 1.5, 0.1)) == 0.0
+
+
+def test_theory_accepts_a_learner_lambda_like_the_named_activation():
+    np.testing.assert_allclose(chi1(lambda x: jnp.tanh(x), 1.5, 0.1), chi1("tanh", 1.5, 0.1), rtol=1e-6)
+
+
+@pytest.mark.parametrize("xtol", [0, -1e-3, 1e-20, float("nan")])
+def test_critical_sigma_w2_rejects_a_tolerance_it_cannot_reach(xtol):
+    with pytest.raises(ValueError, match="xtol: expected a relative tolerance"):
+        critical_sigma_w2("tanh", 0.1, xtol=xtol)
