@@ -30,6 +30,7 @@ import optax
 
 from .metrics import step_metrics  # noqa: F401  (public here too: gc.train.step_metrics, for your own loop)
 from .norms import path_label
+from .validate import scalar_loss
 
 __all__ = ["History", "fit", "Runs", "fit_many"]
 
@@ -353,6 +354,36 @@ def _inner(loss_fn: Callable, kind: str | None, model: Callable, has_aux: bool, 
 # --------------------------------------------------------------------------- fit
 
 
+def _check_batch(inner: Callable, params: Any, state: Any, batch: Any, first: Any, step: int) -> None:
+    """A batch whose shapes differ from the first batch's: run it only if the model takes it, else name the leaf."""
+    try:
+        jax.eval_shape(lambda p, s, b: inner(p, s, b)[0], params, state, batch)
+    except (TypeError, ValueError) as e:
+        was = dict((_label(p), x) for p, x in jax.tree_util.tree_leaves_with_path(first))
+        now = jax.tree_util.tree_leaves_with_path(batch)
+        diff = [
+            f"leaf {_label(p)!r} has shape {tuple(np.shape(x))} (the first batch's: {tuple(np.shape(was[_label(p)]))})"
+            for p, x in now
+            if _label(p) in was and np.shape(x) != np.shape(was[_label(p)])
+        ]
+        detail = diff[0] if diff else "its structure differs from the first batch's"
+        first_line = (str(e).splitlines() or [type(e).__name__])[0]
+        raise ValueError(f"data: the batch of step {step} does not fit the model: {detail}; {first_line}") from e
+
+
+def _reraise_with_history(e: BaseException, history: History) -> None:
+    """Re-raise ``e`` with the step it stopped at in the message and the partial History as ``e.history``."""
+    note = f"fit stopped at step {history.stopped_at}: the completed steps are in this exception's .history"
+    try:
+        new = type(e)(f"{note}. {e}")
+    except Exception:  # noqa: BLE001 - an exception type with another signature: keep it, add a note
+        e.history = history
+        e.add_note(note)
+        raise e from None
+    new.history = history
+    raise new from e
+
+
 def fit(
     loss_fn: Callable[[Any, Any], jax.Array],
     params: Any,
@@ -418,6 +449,17 @@ def fit(
     mask = _stacked_mask(stacked, items)
     if data is None:
         raise TypeError("data: expected a function step -> batch, an iterable of batches or one batch, got None")
+    if (
+        isinstance(data, list)
+        and len(data) > 1
+        and all(hasattr(x, "shape") for x in data)
+        and len({tuple(np.shape(x)) for x in data}) > 1
+    ):
+        raise TypeError(
+            "data: a list means a sequence of batches, one per step, but these arrays have different shapes "
+            f"({', '.join(str(tuple(np.shape(x))) for x in data)}), as in [X, Y]; to train on one batch (X, Y) "
+            "every step pass a tuple: data=(X, Y)"
+        )
     fixed = jax.device_put(data) if not callable(data) and _fixed_batch(data) else None
     get_batch = None if fixed is not None else _batches(data)
     if fixed is None:
@@ -427,12 +469,18 @@ def fit(
             raise ValueError("data: the iterable yields no batches") from None
     else:
         first = fixed
-    out = jax.eval_shape(lambda p, s, b: inner(p, s, b)[0], params, state, first)
-    if not hasattr(out, "shape") or out.shape != ():
-        shape = getattr(out, "shape", type(out).__name__)
-        raise ValueError(f"loss_fn: must return a scalar (shape ()), got {shape}; reduce it, e.g. with jnp.mean")
-    if not jnp.issubdtype(out.dtype, jnp.floating):
-        raise TypeError(f"loss_fn: must return a floating-point scalar, got dtype {jnp.dtype(out.dtype).name}")
+    try:
+        out = jax.eval_shape(lambda p, s, b: inner(p, s, b)[0], params, state, first)
+    except (TypeError, ValueError) as e:
+        if isinstance(data, list):
+            raise TypeError(
+                f"data: a list means a sequence of batches, one per step, so step 0's batch is data[0] "
+                f"({type(data[0]).__name__}); to train on one batch (X, Y) every step pass a tuple: data=(X, Y). "
+                f"loss_fn on data[0] failed: {(str(e).splitlines() or [type(e).__name__])[0]}"
+            ) from e
+        raise
+    scalar_loss(out, "loss_fn")
+    first_sig = _signature(first)
 
     chunk = _make_chunk(inner, optimizer, mask, record)
     k = min(CHUNK, steps)
@@ -485,8 +533,10 @@ def fit(
         pending.append((first_step, n, metrics, aux))
 
     ran_out = False
+    done = 0
+    interrupted: BaseException | None = None
+    fetch_error: BaseException | None = None
     try:
-        done = 0
         while done < steps and not ran_out:
             n = min(k, steps - done)
             if fixed is not None:
@@ -495,11 +545,19 @@ def fit(
                 batches = []
                 for i in range(done, done + n):
                     try:
-                        batches.append(first if i == 0 else get_batch(i))
+                        b = first if i == 0 else get_batch(i)
                     except StopIteration:
                         ran_out = True
                         break
+                    except BaseException as e:  # noqa: BLE001 - run the batches already fetched, then stop
+                        fetch_error = e
+                        break
+                    if _signature(b) != first_sig:
+                        _check_batch(inner, params, state, b, first, i)
+                    batches.append(b)
                 if not batches:
+                    if fetch_error is not None:
+                        raise fetch_error
                     break
                 n = len(batches)
                 if len({_signature(b) for b in batches}) == 1:  # pad the last chunk (padding is not applied)
@@ -511,16 +569,32 @@ def fit(
             while len(pending) > 1:  # read one chunk late: the device never waits for the host
                 if not read(*pending.pop(0)):
                     break
+            if fetch_error is not None:
+                raise fetch_error
             if stop_reason is not None:
                 break
         while pending and stop_reason is None:
             read(*pending.pop(0))
         if ran_out and stop_reason is None:
             stopped_at, stop_reason = done, f"data ran out after {done} batches (steps={steps})"
+    except BaseException as e:  # noqa: BLE001 - keep the completed steps, whatever stopped the run
+        interrupted = e
+        try:  # every dispatched chunk has updated params: bring its metrics in so they match
+            while pending:
+                read(*pending.pop(0))
+        except BaseException:  # noqa: BLE001
+            pending.clear()
+        n_done = sum(len(r) for r in rows)
+        if stop_reason is None or stopped_at is None or stopped_at > n_done:
+            stopped_at = n_done
+            kind_e = "interrupted (KeyboardInterrupt)" if isinstance(e, KeyboardInterrupt) else type(e).__name__
+            stop_reason = f"{kind_e} at step {n_done}; History holds steps 0 ... {n_done - 1}"
     finally:
         bar.close()
 
-    table = np.concatenate(rows, axis=0)
+    n_cols = sum(leaf.shape[0] if st else 1 for (_, leaf), st in zip(items, mask, strict=True))
+    width = 3 + (2 * n_cols if record else 0)
+    table = np.concatenate(rows, axis=0) if rows else np.zeros((0, width), np.float32)
     grad_norms, update_ratios = {}, {}
     if record:
         sizes = [leaf.shape[0] if s else 1 for (_, leaf), s in zip(items, mask)]
@@ -530,7 +604,7 @@ def fit(
             r = table[:, offsets[len(items) + i] : offsets[len(items) + i + 1]]
             grad_norms[label] = g if s else g[:, 0]
             update_ratios[label] = r if s else r[:, 0]
-    return History(
+    history = History(
         loss=table[:, 0].copy(),
         grad_norm=table[:, 1].copy(),
         update_norm=table[:, 2].copy(),
@@ -543,6 +617,9 @@ def fit(
         state=state if (with_state or kind == "nnx") else None,
         aux=jax.tree_util.tree_map(lambda *a: np.concatenate(a), *auxes) if has_aux and auxes else None,
     )
+    if interrupted is None or isinstance(interrupted, KeyboardInterrupt):
+        return history  # a kernel interrupt stops the run cleanly: the completed steps come back
+    _reraise_with_history(interrupted, history)
 
 
 # --------------------------------------------------------------------------- several runs in one program

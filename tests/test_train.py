@@ -223,7 +223,7 @@ def test_bad_inputs():
         gc.train.fit(linear_loss, p, lambda g: g, batch, 3)
     with pytest.raises(TypeError, match="loss_fn"):
         gc.train.fit("mse", p, optax.sgd(0.1), batch, 3)
-    with pytest.raises(ValueError, match="loss_fn: must return a scalar"):
+    with pytest.raises(ValueError, match="loss_fn must return a scalar"):
         gc.train.fit(lambda p, b: (b[0] @ p["W"] - b[1]) ** 2, p, optax.sgd(0.1), batch, 3)
     with pytest.raises(ValueError, match="stacked: prefix 'blocks' matches no parameter"):
         gc.train.fit(linear_loss, p, optax.sgd(0.1), batch, 3, stacked=("blocks",))
@@ -242,3 +242,53 @@ def test_bad_inputs():
         gc.train.fit(linear_loss, p, optax.sgd(0.1), 3.0, 3)
     with pytest.raises(ValueError, match="no batches"):
         gc.train.fit(linear_loss, p, optax.sgd(0.1), [], 3)
+
+
+# ------------------------------------------------------------------ interrupted and failing runs (issue 12)
+
+
+def _linear_problem():
+    X = jax.random.normal(KEY, (16, 3))
+    Y = X @ jnp.array([1.0, -2.0, 0.5])
+    loss = lambda p, b: jnp.mean((b[0] @ p["w"] - b[1]) ** 2)  # noqa: E731
+    return {"w": jnp.zeros(3)}, (X, Y), loss
+
+
+def _by_hand(params, batch, loss, lr, steps):
+    for _ in range(steps):
+        params = jax.tree_util.tree_map(lambda p, g: p - lr * g, params, jax.grad(loss)(params, batch))
+    return params
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, RuntimeError])
+def test_an_interrupted_or_failing_run_keeps_its_completed_steps(error):
+    params, batch, loss = _linear_problem()
+
+    def data(step):
+        if step == 15:
+            raise error("stop here")
+        return batch
+
+    if error is KeyboardInterrupt:
+        h = gc.train.fit(loss, params, optax.sgd(0.1), data, steps=25, progress=False)
+        assert "interrupted" in h.stop_reason
+    else:
+        with pytest.raises(RuntimeError, match="step 15.*stop here") as info:
+            gc.train.fit(loss, params, optax.sgd(0.1), data, steps=25, progress=False)
+        h = info.value.history
+    assert len(h) == h.stopped_at == 15
+    np.testing.assert_allclose(h.params["w"], _by_hand(params, batch, loss, 0.1, 15)["w"], rtol=1e-5, atol=1e-6)
+    assert h.opt_state is not None
+
+
+def test_a_batch_of_the_wrong_shape_names_the_step_and_the_leaf():
+    params, (X, Y), loss = _linear_problem()
+    batches = [(X, Y)] * 5 + [(X[:, :2], Y)]
+    with pytest.raises(ValueError, match=r"data: the batch of step 5 does not fit the model: leaf '0' has shape \(16, 2\)"):
+        gc.train.fit(loss, params, optax.sgd(0.1), iter(batches), steps=6, progress=False)
+
+
+def test_a_list_as_data_says_what_a_list_means():
+    params, (X, Y), loss = _linear_problem()
+    with pytest.raises(TypeError, match=r"data: a list means a sequence of batches.*data=\(X, Y\)"):
+        gc.train.fit(loss, params, optax.sgd(0.1), [X, Y], steps=2, progress=False)
