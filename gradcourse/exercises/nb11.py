@@ -67,7 +67,11 @@ q1 = ValueExercise(
         "that spreads over more decades than float16 has — the reason the first layers of a very deep net may "
         "need float32 (or per-layer scales)."
     ),
-    template="S = None  # your answer: a number",
+    template=(
+        "# Exercise 1: choose a static loss scale S for the gradient magnitudes in ex.q1_gradients (a NumPy array;\n"
+        "# draw its histogram first): the largest power of two with S * max|g| <= float16's max / 8 (room to grow).\n"
+        "S = None  # your answer: a number"
+    ),
 )
 
 
@@ -147,7 +151,14 @@ q2 = Exercise(
         "The double where: the inner where keeps x ≤ 0 out of sqrt, so its derivative is finite there and the outer "
         "where's zero cotangent multiplies a finite number. The same fix works for log, x ** p and division."
     ),
-    template="def sqrt_relu_fixed(x):\n    return None  # your code here",
+    template=(
+        "# Exercise 2: sqrt_relu has a NaN gradient at x <= 0 (try jax.grad(sqrt_relu)(0.0)).\n"
+        "# Write sqrt_relu_fixed(x): the same values everywhere, and the right gradient everywhere (0 for x <= 0).\n"
+        "def sqrt_relu(x):\n"
+        "    return jnp.where(x > 0, jnp.sqrt(x), 0.0)\n\n\n"
+        "def sqrt_relu_fixed(x):\n"
+        "    return None  # your code here"
+    ),
 )
 
 
@@ -204,7 +215,12 @@ q3 = FunctionExercise(
         "The cast rounds to nearest: |g| < 2⁻²⁵ (half the smallest subnormal) becomes 0, up to 2⁻¹⁴ it becomes a "
         "subnormal with fewer significant bits. gc.precision.underflow_fractions(g, jnp.float16) gives both."
     ),
-    template="def underflow_fraction(g):\n    return None  # your code here",
+    template=(
+        "# Exercise 3: the fraction of the NON-ZERO entries of a float32 NumPy array g that become exactly 0 when\n"
+        "# cast to float16 (do not use gc.precision).\n"
+        "def underflow_fraction(g):\n"
+        "    return None  # your code here"
+    ),
 )
 
 sheet = Sheet("Notebook 11: numerics of gradient flow", q1, q2, q3)
