@@ -50,6 +50,10 @@ def vjp_chain(model: Model, x: jax.Array, u: jax.Array) -> list[jax.Array] | jax
 
     ``u`` has the shape of h_L. Returns L+1 arrays shaped like h_0 ... h_L (a list, or one array
     of shape (L+1, *x.shape) for a stacked model); ``result[0]`` is uᵀ ∂h_L/∂x.
+
+    >>> cs = vjp_chain([lambda h: 2 * h, lambda h: 3 * h], jnp.ones(2), jnp.ones(2))
+    >>> [c.tolist() for c in cs]  # u J_2 J_1, u J_2, u
+    [[6.0, 6.0], [3.0, 3.0], [1.0, 1.0]]
     """
     m = as_model(model)
     x = check_input(x)
@@ -65,6 +69,10 @@ def backward(model: Model, x: jax.Array, loss: Callable[[jax.Array], jax.Array])
     """Backward signal ∂loss/∂h_l for l = 0 ... L, where ``loss`` maps h_L to a scalar.
 
     Same layout as ``forward``. Costs one forward and one reverse pass (like ``jax.grad``).
+
+    >>> gs = backward([lambda h: 2 * h], jnp.array([1.0, 2.0]), lambda h: jnp.sum(h**2) / 2)
+    >>> [g.tolist() for g in gs]  # ∂loss/∂h_0 = 2 h_1 = 4 h_0, ∂loss/∂h_1 = h_1
+    [[4.0, 8.0], [2.0, 4.0]]
     """
     m = as_model(model)
     x = check_input(x)
@@ -81,6 +89,10 @@ def jvp_chain(model: Model, x: jax.Array, v: jax.Array) -> list[jax.Array] | jax
     """Tangent pushed forward through every layer: t_0 = v and t_l = J_l ⋯ J_1 v.
 
     ``v`` has the shape of x. Same layout as ``forward``.
+
+    >>> ts = jvp_chain([lambda h: 2 * h, jnp.sin], jnp.zeros(2), jnp.ones(2))
+    >>> [t.tolist() for t in ts]  # v, J_1 v, J_2 J_1 v (sin' (0) = 1)
+    [[1.0, 1.0], [2.0, 2.0], [2.0, 2.0]]
     """
     m = as_model(model)
     x = check_input(x)

@@ -22,7 +22,12 @@ Layer = Callable[[jax.Array], jax.Array]
 
 
 class Stacked(NamedTuple):
-    """A depth-L model ``h_l = f(params[l], h_{l-1})`` with params stacked along a leading axis."""
+    """A depth-L model ``h_l = f(params[l], h_{l-1})`` with params stacked along a leading axis.
+
+    >>> model = Stacked(lambda p, h: jnp.tanh(h @ p["W"]), {"W": jnp.stack([jnp.eye(2)] * 3)})
+    >>> forward(model, jnp.zeros(2)).shape  # h_0 ... h_3
+    (4, 2)
+    """
 
     f: Callable[[Any, jax.Array], jax.Array]
     params: Any
@@ -85,6 +90,9 @@ def layer_shapes(model: Model, x: jax.Array) -> list[jax.ShapeDtypeStruct]:
     """Shapes and dtypes of h_0 ... h_L, found without computing anything (``jax.eval_shape``).
 
     Raises a ValueError naming the layer whose input shape does not fit.
+
+    >>> [s.shape for s in layer_shapes([lambda h: h[:2], jnp.tanh], jnp.ones(5))]
+    [(5,), (2,), (2,)]
     """
     m = as_model(model)
     x = check_input(x)
@@ -132,6 +140,10 @@ def forward(model: Model, x: jax.Array) -> list[jax.Array] | jax.Array:
 
     Returns a list of L+1 arrays for a sequence model, and one array of shape (L+1, *x.shape)
     for a stacked model (index it the same way: ``hs[l]``).
+
+    >>> hs = forward([lambda h: 2 * h, lambda h: h + 1], jnp.array([1.0]))
+    >>> [float(h[0]) for h in hs]
+    [1.0, 2.0, 3.0]
     """
     m = as_model(model)
     x = check_input(x)
