@@ -146,7 +146,9 @@ class SeedRuns(NamedTuple):
     ``loss``: the training loss of each step's batch. ``grad_norm``: the raw global gradient norm.
     ``clipped``: the share of gradient entries the clipping changed at that step (for per-example
     clipping: the share of examples whose gradient was clipped); 0 without clipping.
-    ``final``: the ``evaluate`` value of the final parameters, shape (n_seeds,) (NaN without ``evaluate``).
+    ``final``: the ``evaluate`` value of the final parameters, shape (n_seeds,) (NaN without ``evaluate``), or a
+    dict of such arrays when ``evaluate`` returns a dict. ``probes``: ``probe(batch)`` at every step, leaves
+    (n_seeds, steps, ...) (the same batches for every method; None without ``probe``).
     ``params``: the final parameters, leaves with a leading seed axis. ``seconds``: wall time of the
     compiled program that ran them (compile included; shared by every method run in it).
     """
@@ -154,18 +156,22 @@ class SeedRuns(NamedTuple):
     loss: np.ndarray
     grad_norm: np.ndarray
     clipped: np.ndarray
-    final: np.ndarray
+    final: Any
     params: Any
     seconds: float
+    probes: Any = None
 
-    def summary(self, name: str = "") -> str:
-        """One line: seeds, steps done, median final loss (and evaluation), wall time."""
+    def summary(self, name: str = "", *, timing: bool = True) -> str:
+        """One line: seeds, steps done, wall time (unless ``timing=False``), median final loss and evaluation."""
         n, steps = self.loss.shape
         tail = np.median(self.loss[:, -max(1, steps // 20):], axis=1)
-        line = f"{name + ': ' if name else ''}{n} seeds x {steps} steps in {self.seconds:.1f} s; " \
+        took = f" in {self.seconds:.1f} s" if timing else ""
+        line = f"{name + ': ' if name else ''}{n} seeds x {steps} steps{took}; " \
                f"median training loss over the last {max(1, steps // 20)} steps {np.median(tail):.3g}"
-        if np.all(np.isfinite(self.final)):
-            line += f", median final evaluation {np.median(self.final):.3g}"
+        finals = self.final if isinstance(self.final, dict) else {"evaluation": self.final}
+        for k, v in finals.items():
+            if np.all(np.isfinite(v)):
+                line += f", median final {k} {np.median(v):.3g}"
         bad = int(np.sum(~np.isfinite(self.loss[:, -1])))
         return line + (f"; {bad} seeds ended non-finite" if bad else "")
 
@@ -214,7 +220,8 @@ def train_seeds(
     steps: int,
     keys: jax.Array,
     *,
-    evaluate: Callable[[Any, Any], jax.Array] | None = None,
+    evaluate: Callable[[Any, Any], Any] | None = None,
+    probe: Callable[[Any], Any] | None = None,
 ) -> dict[str, SeedRuns]:
     """Train one model per key with every method, all seeds and methods in one compiled program.
 
@@ -226,7 +233,8 @@ def train_seeds(
     step: raw gradient g; then the method's ``clip``, or with ``example_clip = C`` DP-SGD's per-example
     clipping and averaging (``optax.contrib.differentially_private_aggregate``, noise multiplier 0);
     then its optimiser. ``evaluate(params, problem)`` (e.g. a test loss) is applied to the final
-    parameters. Returns name -> ``SeedRuns`` (``seconds`` is the wall time of the whole program).
+    parameters (a scalar, or a dict of scalars); ``probe(batch)`` is recorded at every step (e.g. whether the
+    batch holds an outlier). Returns name -> ``SeedRuns`` (``seconds`` is the wall time of the whole program).
     ``gc.train.fit`` is the one-run loop with per-layer records and a progress bar; this one trades
     those for many seeds at once (``vmap`` over seeds of one ``lax.scan``), so a claim is checked on all.
     """
@@ -261,7 +269,7 @@ def train_seeds(
 
         def step(states, t):
             b = batch(problem, t)
-            new, rec = [], []
+            new, rec = [], [probe(b) if probe is not None else None]
             for n, (params, opt_state) in zip(names, states, strict=True):
                 m = methods[n]
                 loss, g, g_used, share = clip_step(m, params, b)
@@ -270,13 +278,14 @@ def train_seeds(
                 rec.append((loss, jnp.linalg.norm(_flat(g)), share))
             return tuple(new), tuple(rec)
 
-        states, rec = jax.lax.scan(step, states, jnp.arange(steps))
+        states, (probes, *rec) = jax.lax.scan(step, states, jnp.arange(steps))
         finals = tuple(evaluate(p, problem) if evaluate is not None else jnp.nan for p, _ in states)
-        return rec, finals, tuple(p for p, _ in states)
+        return rec, finals, tuple(p for p, _ in states), probes
 
     start = time.perf_counter()
-    rec, finals, params = jax.block_until_ready(jax.jit(jax.vmap(one_seed))(keys))
+    rec, finals, params, probes = jax.block_until_ready(jax.jit(jax.vmap(one_seed))(keys))
     seconds = time.perf_counter() - start
     f64 = functools.partial(np.asarray, dtype=np.float64)
-    return {n: SeedRuns(f64(rec[i][0]), f64(rec[i][1]), f64(rec[i][2]), f64(finals[i]), params[i], seconds)
-            for i, n in enumerate(names)}
+    probes = None if probe is None else jax.tree.map(np.asarray, probes)
+    return {n: SeedRuns(f64(rec[i][0]), f64(rec[i][1]), f64(rec[i][2]), jax.tree.map(f64, finals[i]), params[i],
+                        seconds, probes) for i, n in enumerate(names)}

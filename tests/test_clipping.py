@@ -130,6 +130,21 @@ def test_train_seeds_equals_a_python_loop_per_seed_and_method():
     assert "2 seeds x 7 steps" in runs["norm"].summary("norm")
 
 
+def test_train_seeds_records_probes_of_every_batch_and_dict_evaluations():
+    keys = jax.random.split(jax.random.PRNGKey(4), 3)
+    runs = gc.clipping.train_seeds(linear_loss, init, batch, {"a": gc.clipping.Method(optax.sgd(0.1))}, 5, keys,
+                                   evaluate=lambda p, task: {"w2": jnp.sum(p["w"] ** 2), "b": p["b"]},
+                                   probe=lambda b: b[1][0])
+    r = runs["a"]
+    assert r.probes.shape == (3, 5) and set(r.final) == {"w2", "b"} and r.final["b"].shape == (3,)
+    for i, k in enumerate(keys):
+        task = init(k)[1]
+        np.testing.assert_allclose(r.probes[i], [float(batch(task, jnp.asarray(t))[1][0]) for t in range(5)], rtol=1e-6)
+    np.testing.assert_allclose(r.final["b"], np.asarray(r.params["b"]), rtol=1e-6)
+    line = r.summary("a", timing=False)
+    assert "median final w2" in line and " in " not in line.split(";")[0]
+
+
 def test_train_seeds_rejects_bad_methods():
     keys = jax.random.split(jax.random.PRNGKey(0), 2)
     with pytest.raises(TypeError, match="Method"):
