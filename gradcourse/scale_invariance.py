@@ -71,8 +71,8 @@ def norm_trajectory(w0: float, lr: float, weight_decay: float, grad_sq: float, s
     """‖W_t‖ for t = 0 … steps from the recursion x' = (1 − ηλ)² x + η² G / x, x = ‖W‖² (G fixed). Shape (steps + 1,).
 
     >>> t = norm_trajectory(1.0, 0.1, 0.0, 1.0, 100)
-    >>> round(float(t[-1] ** 4), 2)        # without decay: about w0^4 + 2 lr^2 G t = 3
-    3.0
+    >>> round(float(t[-1] ** 4), 3)        # without decay: about w0^4 + 2 lr^2 G t = 3
+    3.006
     """
     w0 = _pos(w0, "w0")
     lr, weight_decay = _check_lr_wd(lr, weight_decay)
