@@ -6,7 +6,8 @@ above it in this list; ``python scripts/import_graph.py`` prints who imports who
 
 - core: ``activations``, ``model``, ``chains``, ``norms``, ``spectrum``, ``nets``, ``layers``, ``models``,
   ``data``, ``train``, and ``validate`` (argument checks used everywhere)
-- theory and statistics: ``theory`` (mean field), ``rmt`` (random-matrix spectra), ``stats``
+- theory and statistics: ``theory`` (mean field), ``rmt`` (random-matrix spectra), ``stats``, ``gates``
+  (gradients through gated recurrent cells at initialisation)
 - experiments: ``experiments`` (the sweeps and profiles notebooks and explorers run), ``clipping``
   (training over many seeds at once, an outlier example's influence; notebook 07)
 - presentation: ``plot`` (draws given arrays), ``widgets`` (controls wired to experiments and plots)
@@ -38,6 +39,8 @@ _SUBMODULES = (
     "theory",
     "rmt",
     "stats",
+    "gates",
+    "scale_invariance",
     # experiments
     "experiments",
     "clipping",
