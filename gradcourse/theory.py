@@ -279,7 +279,11 @@ def _cstar(phi, sigma_w2, sigma_b2, q, c0):
 
 
 def length_map(activation: str | Activation, q: ArrayLike, sigma_w2: ArrayLike, sigma_b2: ArrayLike) -> jax.Array:
-    """One layer of the length (variance) map: ``q_l = σ_w² ∫Dz φ(√q_{l-1} z)² + σ_b²``."""
+    """One layer of the length (variance) map: ``q_l = σ_w² ∫Dz φ(√q_{l-1} z)² + σ_b²``.
+
+    >>> round(float(length_map("linear", 2.0, 1.5, 0.1)), 4)  # σ_w² q + σ_b²
+    3.1
+    """
     phi = _activation(activation)
     _check("q", q, lo=0.0, expected="a finite pre-activation variance >= 0")
     _check_sigmas(sigma_w2, sigma_b2)
@@ -294,6 +298,9 @@ def qstar(activation: str | Activation, sigma_w2: ArrayLike, sigma_b2: ArrayLike
     resolution, for at most 10 000 steps.  Returns ``+inf`` where the iterates grow without bound (ReLU
     with ``σ_w² > 2``, linear with ``σ_w² > 1``).  Exactly on such a boundary (ReLU at ``σ_w² = 2``) float32
     stalls at a huge finite ``q ~ σ_b² / eps`` instead.
+
+    >>> round(float(qstar("linear", 0.5, 1.0)), 4)  # q* = σ_b² / (1 − σ_w²)
+    2.0
     """
     phi = _activation(activation)
     _check_sigmas(sigma_w2, sigma_b2)
@@ -307,6 +314,9 @@ def chi1(activation: str | Activation, sigma_w2: ArrayLike, sigma_b2: ArrayLike)
     At large width ``‖∂L/∂h_{l-1}‖² / ‖∂L/∂h_l‖² → χ₁``; ``χ₁ < 1`` is the ordered phase (vanishing
     gradients), ``χ₁ > 1`` the chaotic phase (exploding gradients), ``χ₁ = 1`` the edge of chaos.  Where
     ``q* = ∞`` this is the limit ``q -> ∞`` (``σ_w² / 2`` for ReLU).
+
+    >>> round(float(chi1("relu", 2.0, 0.0)), 4)  # He initialisation is critical
+    1.0
     """
     phi = _activation(activation)
     _check_sigmas(sigma_w2, sigma_b2)
@@ -324,6 +334,9 @@ def correlation_map(
 
     ``c_l = (σ_w² ∫Dz1Dz2 φ(u1) φ(u2) + σ_b²) / q_l`` with ``u1 = √q z1``, ``u2 = √q (c z1 + √(1-c²) z2)``
     and ``q_l`` = :func:`length_map` of ``q`` (which is ``q*`` itself when ``q = q*``), so ``c = 1`` maps to 1.
+
+    >>> round(float(correlation_map("linear", 0.5, 1.0, 0.0)), 4)
+    0.5
     """
     phi = _activation(activation)
     _check("c", c, lo=-1.0, hi=1.0, expected="a correlation in [-1, 1]")
@@ -343,6 +356,9 @@ def cstar(activation: str | Activation, sigma_w2: ArrayLike, sigma_b2: ArrayLike
     become identical with depth), while in the chaotic phase iterates settle at some ``c* < 1``.  Starting
     away from 1 (default 0.5) finds whichever is attracting.  Near ``χ₁ = 1`` convergence is slow and the
     result is the iterate after 10 000 layers.
+
+    >>> round(float(cstar("relu", 2.0, 0.0)), 2)  # at criticality correlations go to 1
+    1.0
     """
     phi = _activation(activation)
     _check_sigmas(sigma_w2, sigma_b2)
@@ -390,7 +406,11 @@ def depth_scales(activation: str | Activation, sigma_w2: ArrayLike, sigma_b2: Ar
 def chi1_grid(activation: str | Activation, sigma_w2_grid: ArrayLike, sigma_b2_grid: ArrayLike) -> jax.Array:
     """``χ₁`` on a grid, for ``gc.plot.phase_diagram`` to draw.
 
-    Entry ``[i, j]`` is ``chi1(activation, sigma_w2_grid[i], sigma_b2_grid[j])``."""
+    Entry ``[i, j]`` is ``chi1(activation, sigma_w2_grid[i], sigma_b2_grid[j])``.
+
+    >>> chi1_grid("relu", jnp.array([1.0, 2.0]), jnp.array([0.0])).shape  # (len(sigma_w2_grid), len(sigma_b2_grid))
+    (2, 1)
+    """
     phi = _activation(activation)
     _check_sigmas(sigma_w2_grid, sigma_b2_grid)
     sw, sb = _float(sigma_w2_grid), _float(sigma_b2_grid)
@@ -410,6 +430,9 @@ def critical_sigma_w2(
     near the boundary (quadratic in the distance to it at ``σ_b² = 0``).  Plain Python, not jittable.
     Raises ``ValueError`` if ``χ₁ - 1`` does not change sign in ``[lo, hi]``.  For GELU / SiLU at small
     ``σ_b²`` the crossing is a jump: ``χ₁ < 1`` until the finite ``q*`` disappears and ``q* = ∞`` beyond.
+
+    >>> round(float(critical_sigma_w2("tanh", 0.0)), 4)
+    1.0
     """
     phi = _activation(activation)
     _check("sigma_b2", sigma_b2, lo=0.0, expected="a finite bias variance >= 0")
