@@ -279,3 +279,66 @@ def test_compare_runs_plot():
         gc.plot.compare_runs({"x": 3})
     with pytest.raises(ValueError, match="smooth"):
         gc.plot.compare_runs(runs, smooth=0)
+
+
+# --------------------------------------------------------------------------- cell_state_grads, unrolled
+
+
+def _lstm_loss_loop(p, xs, y, t_star, e):
+    """The LSTM written out as a Python loop (independent of the scan), with e added to c_{t_star}."""
+    n = p["cell"]["W_h"].shape[0]
+    h = jnp.zeros((xs.shape[0], n))
+    c = jnp.zeros_like(h) + (e if t_star == 0 else 0.0)
+    for t in range(xs.shape[1]):
+        z = xs[:, t] @ p["cell"]["W_x"] + h @ p["cell"]["W_h"] + p["cell"]["b"]
+        i, f, g, o = (z[:, k * n:(k + 1) * n] for k in range(4))
+        c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g) + (e if t + 1 == t_star else 0.0)
+        h = jax.nn.sigmoid(o) * jnp.tanh(c)
+    out = h @ p["readout"]["W"] + p["readout"]["b"]
+    return jnp.mean((out - y) ** 2)
+
+
+def test_cell_state_grads_equal_a_python_loop_reference():
+    params = _params("lstm")
+    got = np.asarray(rnn.cell_state_grads(params, CFG["lstm"], (XS, Y)))
+    assert got.shape == (7, 2, 5)
+    zero = jnp.zeros((2, 5))
+    for t in range(7):
+        want = jax.grad(lambda e, t=t: _lstm_loss_loop(params, XS, Y, t, e))(zero)
+        np.testing.assert_allclose(got[t], want, rtol=1e-4, atol=1e-7)
+
+
+def test_cell_state_grads_follow_the_forget_gate_with_no_feedback():
+    # W_h = 0 cuts the loop through h: then ∂L/∂c_{t-1} = ∂L/∂c_t ⊙ σ(b_f) exactly (zero inputs keep f = σ(b_f))
+    cfg = rnn.Config(cell="lstm", n_in=3, n_hidden=5, n_out=2, forget_bias=2.0)
+    params = rnn.init(jax.random.PRNGKey(0), cfg)
+    params["cell"]["W_h"] = jnp.zeros_like(params["cell"]["W_h"])
+    xs = jnp.zeros((2, 6, 3))
+    g = np.asarray(rnn.cell_state_grads(params, cfg, (xs, Y)))
+    f = 1.0 / (1.0 + np.exp(-2.0))
+    np.testing.assert_allclose(g[:-1], g[1:] * f, rtol=1e-5)
+
+
+def test_cell_state_grads_need_an_lstm():
+    with pytest.raises(ValueError, match="cell='lstm'"):
+        rnn.cell_state_grads(_params("gru"), CFG["gru"], (XS, Y))
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru"])
+def test_unrolled_is_the_model_with_time_as_depth(cell):
+    cfg, params = CFG[cell], _params(cell)
+    model, h0, loss_of_h_T = rnn.unrolled(params, cfg, (XS, Y))
+    np.testing.assert_allclose(np.asarray(gc.forward(model, h0)), np.asarray(rnn.states(params, cfg, XS)), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(gc.backward(model, h0, loss_of_h_T)),
+                               np.asarray(rnn.hidden_state_grads(params, cfg, (XS, Y))), rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(float(loss_of_h_T(gc.forward(model, h0)[-1])), float(rnn.loss(params, cfg, (XS, Y))),
+                               rtol=1e-6)
+
+
+def test_unrolled_lets_find_nonfinite_name_the_time_step():
+    cfg, params = CFG["rnn"], _params("rnn")
+    xs = XS.at[1, 3, 0].set(jnp.nan)       # a NaN input at time step 4 (x_4 is xs[:, 3]; tanh(inf) would be finite)
+    report = gc.stats.find_nonfinite(*rnn.unrolled(params, cfg, (xs, Y)))
+    assert report.stage == "forward" and report.layer == 4
+    with pytest.raises(ValueError, match="unrolled"):
+        rnn.unrolled(_params("lstm"), CFG["lstm"], (XS, Y))

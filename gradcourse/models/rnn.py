@@ -20,7 +20,7 @@ Parameters are a plain pytree ``{"cell": {"W_x": (n_in, k·n), "W_h": (n, k·n),
 ``states`` returns the hidden states **time-major**, ``hs: (T+1, batch, n)`` with ``hs[t] = h_t``
 (h_0 first), the layout of ``gc.forward``: time plays the role of depth. ``hidden_state_grads``
 gives ∂loss/∂h_t for every t from one reverse pass (the zero-perturbation trick of
-``gradcourse.chains``); ``state_jacobian_norms`` gives ‖∂h_t/∂h_0‖.
+``gradcourse.chains``), ``cell_state_grads`` the LSTM's ∂loss/∂c_t; ``state_jacobian_norms`` gives ‖∂h_t/∂h_0‖.
 
 >>> import jax
 >>> config = Config(cell="gru", n_in=2, n_hidden=8, n_out=1)
@@ -42,12 +42,12 @@ import numpy as np
 from jax import lax
 
 from ..activations import get_activation
-from ..model import check_input
+from ..model import Stacked, check_input
 from ..validate import one_of, positive_int, prng_key, real
 
 __all__ = [
     "Config", "init", "apply", "loss", "states",
-    "hidden_state_grads", "state_jacobian_norms", "power_norm_bounds",
+    "hidden_state_grads", "cell_state_grads", "unrolled", "state_jacobian_norms", "power_norm_bounds",
 ]
 
 CellName = Literal["rnn", "linear", "lstm", "gru"]
@@ -85,16 +85,18 @@ def _elman(activation: str = "tanh") -> _Cell:
     return _Cell(name, 1, step, _identity_state, _identity_state, _replace)
 
 
+def _lstm_step(p: dict, state: tuple, x: jax.Array, e_c: jax.Array | float = 0.0) -> tuple:
+    """One LSTM step (h, c) -> (h, c); ``e_c`` is added to the new cell state *before* h = σ(o) tanh(c)
+    reads it, so ∂loss/∂e_c is the total ∂loss/∂c_t (through c_{t+1} and through h_t)."""
+    h, c = state
+    i, f, g, o = jnp.split(x @ p["W_x"] + h @ p["W_h"] + p["b"], 4, axis=-1)
+    c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g) + e_c
+    return jax.nn.sigmoid(o) * jnp.tanh(c), c
+
+
 def _lstm() -> _Cell:
     """LSTM cell with state (h, c); gate blocks ordered [input, forget, candidate, output]."""
-
-    def step(p: dict, state: tuple, x: jax.Array) -> tuple:
-        h, c = state
-        i, f, g, o = jnp.split(x @ p["W_x"] + h @ p["W_h"] + p["b"], 4, axis=-1)
-        c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
-        return jax.nn.sigmoid(o) * jnp.tanh(c), c
-
-    return _Cell("lstm", 4, step, lambda h0: (h0, jnp.zeros_like(h0)), lambda s: s[0], lambda s, h: (h, s[1]))
+    return _Cell("lstm", 4, _lstm_step, lambda h0: (h0, jnp.zeros_like(h0)), lambda s: s[0], lambda s, h: (h, s[1]))
 
 
 def _gru() -> _Cell:
@@ -344,7 +346,11 @@ def _scan(c: _Arch, cp: dict, xs: jax.Array, h0: jax.Array, e: jax.Array | None 
 
 
 def _output(params: dict, c: _Arch, hs: jax.Array) -> jax.Array:
-    hs = jnp.swapaxes(hs[1:], 0, 1) if c.output == "all" else hs[-1]
+    """The readout of h_1..h_T (``output="all"``) or of h_T (``"last"``; ``hs`` may be h_T itself, (batch, n))."""
+    if c.output == "all":
+        hs = jnp.swapaxes(hs[1:], 0, 1)
+    elif hs.ndim == 3:
+        hs = hs[-1]
     if c.n_out is None:
         return hs
     return hs @ params["readout"]["W"] + params["readout"]["b"]
@@ -424,6 +430,78 @@ def hidden_state_grads(params: dict, config: Config, batch: tuple, *, h0: jax.Ar
     xs, target = _check_batch(batch, c)
     c, xs, h0 = _checked(params, c, xs, h0)
     return _hidden_grads(params, _arch(c), xs, h0, target)
+
+
+@functools.partial(jax.jit, static_argnums=(1,))
+def _cell_grads(params: dict, c: _Arch, xs: jax.Array, h0: jax.Array, target: jax.Array) -> jax.Array:
+    def total(e_c):
+        def body(state, inp):
+            state = _lstm_step(params["cell"], state, *inp)
+            return state, state[0]
+
+        _, hs = lax.scan(body, (h0, e_c[0]), (jnp.swapaxes(xs, 0, 1), e_c[1:]))
+        return _loss_of_output(c, _output(params, c, jnp.concatenate([h0[None], hs])), target)
+
+    return jax.grad(total)(jnp.zeros((xs.shape[1] + 1,) + h0.shape, h0.dtype))
+
+
+def cell_state_grads(params: dict, config: Config, batch: tuple, *, h0: jax.Array | None = None) -> jax.Array:
+    """LSTM only: ∂loss/∂c_t of the cell state for t = 0 ... T, time-major (T+1, batch, n).
+
+    The total derivative (through c_{t+1} and through h_t = σ(o_t) tanh(c_t)), from one reverse pass:
+    a zero e_t is added to every c_t inside the scan (c_0 = 0 is the initial cell state). Backwards,
+    δc_{t-1} = δc_t ⊙ f_t + δh_{t-1} ⊙ σ(o_{t-1}) tanh'(c_{t-1}): the first term alone (the cell path)
+    multiplies by the forget gate f_t per step; the second feeds back through W_h and the gates.
+
+    >>> import jax, jax.numpy as jnp
+    >>> config = Config(cell="lstm", n_in=1, n_hidden=4, n_out=1)
+    >>> params = init(jax.random.PRNGKey(0), config)
+    >>> cell_state_grads(params, config, (jnp.ones((2, 5, 1)), jnp.zeros(2))).shape
+    (6, 2, 4)
+    """
+    c = _check_config(config)
+    if c.cell != "lstm":
+        raise ValueError(f"config: cell_state_grads needs cell='lstm' (only the LSTM has a cell state), got {c.cell!r}")
+    xs, target = _check_batch(batch, c)
+    c, xs, h0 = _checked(params, c, xs, h0)
+    return _cell_grads(params, _arch(c), xs, h0, target)
+
+
+def unrolled(
+    params: dict, config: Config, batch: tuple, *, h0: jax.Array | None = None
+) -> tuple[Stacked, jax.Array, Callable[[jax.Array], jax.Array]]:
+    """Time as depth: ``(model, h0, loss_of_h_T)`` for the tools written for deep networks.
+
+    ``model = gc.Stacked(step, xs)``: layer t applies the cell to h_{t-1} with "layer parameters"
+    x_t (time-major, (T, batch, n_in)), so ``gc.forward(model, h0)`` equals ``states`` and
+    ``gc.backward(model, h0, loss_of_h_T)`` equals ``hidden_state_grads``; ``gc.stats.find_nonfinite(
+    model, h0, loss_of_h_T)`` names the first time step whose h_t or ∂loss/∂h_t is NaN / Inf.
+    Cells whose state is h alone (``"rnn"``, ``"linear"``, ``"gru"``) with ``output="last"``.
+
+    >>> import jax, jax.numpy as jnp
+    >>> config = Config(cell="rnn", n_in=1, n_hidden=4, n_out=1)
+    >>> params = init(jax.random.PRNGKey(0), config)
+    >>> model, h0, loss_of_h_T = unrolled(params, config, (jnp.ones((2, 5, 1)), jnp.zeros(2)))
+    >>> model.params.shape, h0.shape
+    ((5, 2, 1), (2, 4))
+    """
+    c = _check_config(config)
+    if c.cell == "lstm" or c.output != "last":
+        raise ValueError(
+            f"config: unrolled needs a cell whose state is h alone ('rnn', 'linear', 'gru') and output='last', "
+            f"got cell={c.cell!r}, output={c.output!r}"
+        )
+    xs, target = _check_batch(batch, c)
+    c, xs, h0 = _checked(params, c, xs, h0)
+    arch, step, cp = _arch(c), _cell(c.cell).step, params["cell"]
+
+    def layer(x_t: jax.Array, h: jax.Array) -> jax.Array:
+        return step(cp, h, x_t)
+
+    def loss_of_h_T(h_T: jax.Array) -> jax.Array:
+        return _loss_of_output(arch, _output(params, arch, h_T), target)
+
+    return Stacked(layer, jnp.swapaxes(xs, 0, 1)), h0, loss_of_h_T
 
 
 @functools.partial(jax.jit, static_argnums=(1, 4))
