@@ -433,3 +433,12 @@ def test_learner_mistakes_name_the_argument():
         gc.signal_norms(None)
     with pytest.raises(TypeError, match=r"^hs\[1\]: expected an array"):
         gc.signal_norms([jnp.ones(2), None])
+
+
+def test_activation_histograms_name_hs_and_the_layer_for_non_finite_entries():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    hs = [jnp.ones((2, 3)), jnp.array([[1.0, jnp.inf, jnp.nan]])]
+    with pytest.raises(ValueError, match=r"^hs: layer 1 has 2 non-finite"):
+        gc.plot.activation_histograms(hs, [0, 1])
