@@ -5,9 +5,10 @@ Core API (imported here): ``forward``, ``backward``, ``jvp_chain``, ``vjp_chain`
 above it in this list; ``python scripts/import_graph.py`` prints who imports whom):
 
 - core: ``activations``, ``model``, ``chains``, ``norms``, ``spectrum``, ``nets``, ``layers``, ``models``,
-  ``data``, ``train``, and ``validate`` (argument checks used everywhere)
+  ``data``, ``train``, ``loss_scaling`` (static and dynamic loss scaling for float16), and ``validate``
+  (argument checks used everywhere)
 - theory and statistics: ``theory`` (mean field), ``rmt`` (random-matrix spectra), ``stats``, ``gates``
-  (gradients through gated recurrent cells at initialisation)
+  (gradients through gated recurrent cells at initialisation), ``precision`` (float formats, underflow)
 - experiments: ``experiments`` (the sweeps and profiles notebooks and explorers run), ``clipping``
   (training over many seeds at once, an outlier example's influence; notebook 07)
 - presentation: ``plot`` (draws given arrays), ``widgets`` (controls wired to experiments and plots)
@@ -35,12 +36,14 @@ _SUBMODULES = (
     "models",
     "data",
     "train",
+    "loss_scaling",
     # theory and statistics
     "theory",
     "rmt",
     "stats",
     "gates",
     "scale_invariance",
+    "precision",
     # experiments
     "experiments",
     "clipping",

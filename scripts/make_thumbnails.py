@@ -22,7 +22,9 @@ WIDTH = 220
 GOALS = {
     "00_start_here": "find your way around the course and measure a forward and backward signal with `gradcourse`",
     "01_backprop_basics": "write reverse-mode backprop for an MLP by hand; explain JVP vs VJP and what each costs",
-    "02_vanishing_vs_exploding": "predict how gradient norms scale with depth; tell the backward signal from weight gradients",
+    "02_vanishing_vs_exploding": (
+        "predict how gradient norms scale with depth; tell the backward signal from weight gradients"
+    ),
     "03_activations": "choose activations knowing their derivative statistics; spot saturation and dead units",
     "04_initialization": "derive Glorot / He / LeCun / orthogonal rules and read the order-to-chaos phase diagram",
     "05_normalization": "explain what BatchNorm / LayerNorm / RMSNorm do to forward statistics and to gradients",
@@ -31,6 +33,10 @@ GOALS = {
     "08_rnn_case": "diagnose exploding and vanishing gradients through time; see why gates help",
     "09_cnn_case": "debug a deep CNN with per-layer gradient norms, update ratios and dead units",
     "10_transformer_case": "explain Post-LN vs Pre-LN gradients, warm-up, and attention-logit growth",
+    "11_numerics": (
+        "say where gradients fall in float16 / bfloat16; train with loss scaling; find the operation that makes a NaN"
+    ),
+    "12_your_own_model": "diagnose and fix your own Flax or Equinox model with taps, capture and a health report",
 }
 
 
