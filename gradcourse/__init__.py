@@ -46,6 +46,7 @@ _SUBMODULES = (
     "precision",
     # experiments
     "experiments",
+    "shattering",
     "clipping",
     # presentation
     "plot",
