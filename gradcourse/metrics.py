@@ -6,26 +6,15 @@ Also available as ``gc.train.step_metrics``; ``gc.train.fit`` records the same q
 """
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from .norms import path_label
+from .norms import natural_key, natural_tree_order, path_label
 
 __all__ = ["array_leaves", "natural_key", "step_metrics"]
-
-
-def natural_key(label: str) -> tuple:
-    """Sort key that orders the numbers inside a label by value: ``layers/2`` before ``layers/10``, ``Dense_2`` before
-    ``Dense_10``.
-
-    >>> sorted(["layers/10/W", "layers/2/W", "Dense_10", "Dense_9"], key=natural_key)
-    ['Dense_9', 'Dense_10', 'layers/2/W', 'layers/10/W']
-    """
-    return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", label) if t)
 
 
 def _is_param(leaf: Any) -> bool:
@@ -44,13 +33,13 @@ def _label(path: Any) -> str:
 
 
 def array_leaves(tree: Any) -> dict[str, jax.Array]:
-    """label -> leaf for every floating-point array leaf of ``tree``, labels in natural order.
+    """label -> leaf for every floating-point array leaf of ``tree``, in natural tree order (``natural_tree_order``).
 
     Skipped: Python scalars, functions, integer arrays (RNG counters) and PRNG keys, ``None``. A Flax
     NNX ``.../value`` suffix is dropped (``layers/0/kernel``).
     """
-    items = [(_label(p), leaf) for p, leaf in jax.tree_util.tree_leaves_with_path(tree) if _is_param(leaf)]
-    return dict(sorted(items, key=lambda kv: natural_key(kv[0])))
+    items = [(p, leaf) for p, leaf in jax.tree_util.tree_leaves_with_path(tree) if _is_param(leaf)]
+    return {_label(items[i][0]): items[i][1] for i in natural_tree_order([p for p, _ in items])}
 
 
 def _prefixes(stacked: Any, labels: list[str]) -> tuple[str, ...] | None:

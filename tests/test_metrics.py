@@ -85,3 +85,30 @@ def test_errors():
     with pytest.raises(ValueError, match="params: expected a pytree"):
         step_metrics({}, {})
     assert gc.train.step_metrics is step_metrics
+
+
+def test_layer_norms_natural_order_nnx_labels_skipped_leaves_and_filter_jit():
+    import flax.linen as nn
+
+    class Deep(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            for _ in range(12):
+                x = nn.Dense(2)(x)
+            return x
+
+    variables = Deep().init(jax.random.PRNGKey(0), jnp.ones((1, 2)))
+    norms = jax.jit(gc.layer_norms)(variables)  # through jit: still natural order
+    labels = [k for k in norms if k.endswith("/kernel")]
+    assert labels == [f"params/Dense_{i}/kernel" for i in range(12)]
+    np.testing.assert_allclose(norms["params/Dense_10/kernel"], _norm(variables["params"]["Dense_10"]["kernel"]))
+
+    model = nnx.Sequential(nnx.Linear(3, 4, rngs=nnx.Rngs(0)), nnx.Dropout(0.1, rngs=nnx.Rngs(1)))
+    norms = gc.layer_norms(nnx.state(model))  # holds a PRNG key: skipped, no "Cannot call abstract method astype"
+    assert "layers/0/kernel" in norms and not any(k.endswith("/value") or k.endswith("key") for k in norms)
+
+    mlp = eqx.nn.MLP(3, 2, 4, 2, key=jax.random.PRNGKey(0))
+    drop = eqx.nn.Dropout(0.1)
+    norms = eqx.filter_jit(gc.layer_norms)({"mlp": mlp, "drop": drop})  # functions and Dropout.p skipped
+    assert list(norms) == [f"mlp/layers/{i}/{w}" for i in range(3) for w in ("weight", "bias")]
+    np.testing.assert_allclose(norms["mlp/layers/1/weight"], _norm(mlp.layers[1].weight), rtol=1e-6)
