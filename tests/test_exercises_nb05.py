@@ -162,3 +162,32 @@ def test_q4_reference_predicts_a_measured_tanh_batchnorm_net():
 )
 def test_q4_typical_mistakes(wrong, message):
     assert message in body(ex.q4.check(wrong))
+
+
+# ----------------------------------------------------------------------------- q5
+
+
+@pytest.mark.parametrize("lr, angle", [(1.0, 0.1), (0.3, 0.7), (0.02, 1.2)])
+def test_q5_reference_gives_the_equilibrium_angle_of_a_simulated_update(lr, angle):
+    """Independent check: iterate W <- (1 - lr wd) W - lr g with g orthogonal to W (|g| = 1/|W|) to equilibrium."""
+    wd = ex.q5.reference(lr, angle)
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=50)
+    for _ in range(int(20 / (lr * wd)) + 200):
+        r = rng.normal(size=50)
+        r -= (r @ W) / (W @ W) * W
+        new = (1 - lr * wd) * W - lr * r / np.linalg.norm(r) / np.linalg.norm(W)
+        theta = np.arccos(new @ W / (np.linalg.norm(new) * np.linalg.norm(W)))
+        W = new
+    assert abs(theta / angle - 1) < 1e-6
+    assert abs(gc.scale_invariance.equilibrium_angle(lr, wd) / angle - 1) < 1e-9
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (lambda lr, a: a**2 / (2 * lr), "small-angle"),
+    (lambda lr, a: a / lr, "squared"),
+    (lambda lr, a: (1 - np.cos(a)) * lr, "less"),
+    (lambda lr, a: a**2 / lr, "factor 2"),
+])
+def test_q5_typical_mistakes(wrong, words):
+    assert words in body(ex.q5.check(wrong))

@@ -1,15 +1,16 @@
 """Exercises for notebook 05: LayerNorm by hand, the effective learning rate, BatchNorm's backward pass,
-and the gradient-explosion rate of deep BatchNorm networks."""
+the gradient-explosion rate of deep BatchNorm networks, and the weight decay that sets an equilibrium angular step."""
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from ._core import Exercise, Sheet, as_array, diagnose, expect_function
+from ._core import Exercise, FunctionExercise, Sheet, as_array, diagnose, expect_function
 
-__all__ = ["q1", "q2", "q3", "q4", "sheet"]
+__all__ = ["q1", "q2", "q3", "q4", "q5", "sheet"]
 
 
 
@@ -284,4 +285,46 @@ q4 = Exercise(
     ),
 )
 
-sheet = Sheet("Notebook 05: normalisation", q1, q2, q3, q4)
+
+
+# --------------------------------------------------------------------------- q5: weight decay for a target angular step
+
+
+def _weight_decay_for_angle(lr: float, angle: float) -> float:
+    """Equilibrium of SGD + L2 decay on a scale-invariant W: cos θ* = 1 − ηλ  ⇔  λ = (1 − cos θ)/η."""
+    return (1.0 - math.cos(angle)) / lr
+
+
+q5 = FunctionExercise(
+    name="q5",
+    prompt=(
+        "Design choice: a weight matrix feeds a LayerNorm and is trained with SGD at learning rate lr and L2 weight "
+        "decay (optax.add_decayed_weights then optax.sgd). You want it to turn by `angle` radians per step once its "
+        "norm has settled. Write `weight_decay_for_angle(lr, angle)`: the weight decay λ that gives that equilibrium "
+        "angle (exactly, not only for small angles). Then check it with gc.scale_invariance.equilibrium_angle."
+    ),
+    cases=[(1.0, 0.1), (0.1, 0.5), (0.01, 0.3), (0.5, 1.0)],
+    mistakes=[
+        (lambda lr, a: a**2 / (2 * lr), "That is the small-angle form θ ≈ √(2ηλ); it is off for large angles (try "
+                                        "angle = 1). Use the exact balance cos θ* = 1 − ηλ."),
+        (lambda lr, a: a / lr, "The angle grows as the square root of ηλ (θ ≈ √(2ηλ)), so λ grows as the angle "
+                               "squared: solve cos θ = 1 − ηλ for λ."),
+        (lambda lr, a: (1 - math.cos(a)) * lr, "The balance involves the product ηλ: λ = (1 − cos θ)/η, so a larger "
+                                               "learning rate needs *less* decay for the same angle."),
+        (lambda lr, a: a**2 / lr, "A factor 2: θ ≈ √(2ηλ), so λ ≈ θ²/(2η); exactly, λ = (1 − cos θ)/η."),
+    ],
+    signature="weight_decay_for_angle(lr, angle)",
+    template="def weight_decay_for_angle(lr, angle):\n    ...  # return the weight decay",
+    reference=_weight_decay_for_angle,
+    hints=[
+        "At equilibrium ‖W_{t+1}‖ = ‖W_t‖, and W_{t+1} = (1 − ηλ)W_t − ηg with g ⟂ W_t: draw the right triangle with "
+        "legs (1 − ηλ)‖W‖ and η‖g‖ and hypotenuse ‖W‖.",
+        "cos θ* = (1 − ηλ)‖W‖ / ‖W‖ = 1 − ηλ, so λ = (1 − cos θ)/η.",
+    ],
+    explanation=(
+        "The equilibrium angular step depends on ηλ only, not on the loss or the gradient size: for normalised "
+        "weights, weight decay and learning rate act through their product (van Laarhoven 2017; Zhang et al. 2019)."
+    ),
+)
+
+sheet = Sheet("Notebook 05: normalisation", q1, q2, q3, q4, q5)
