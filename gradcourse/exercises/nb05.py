@@ -291,7 +291,7 @@ q4 = Exercise(
 
 
 def _weight_decay_for_angle(lr: float, angle: float) -> float:
-    """Equilibrium of SGD + L2 decay on a scale-invariant W: cos θ* = 1 − ηλ  ⇔  λ = (1 − cos θ)/η."""
+    """Equilibrium of SGD + L2 decay wd on a scale-invariant W: cos θ* = 1 − η·wd  ⇔  wd = (1 − cos θ)/η."""
     return (1.0 - math.cos(angle)) / lr
 
 
@@ -300,29 +300,29 @@ q5 = FunctionExercise(
     prompt=(
         "Design choice: a weight matrix feeds a LayerNorm and is trained with SGD at learning rate lr and L2 weight "
         "decay (optax.add_decayed_weights then optax.sgd). You want it to turn by `angle` radians per step once its "
-        "norm has settled. Write `weight_decay_for_angle(lr, angle)`: the weight decay λ that gives that equilibrium "
+        "norm has settled. Write `weight_decay_for_angle(lr, angle)`: the weight decay wd that gives that equilibrium "
         "angle (exactly, not only for small angles). Then check it with gc.scale_invariance.equilibrium_angle."
     ),
     cases=[(1.0, 0.1), (0.1, 0.5), (0.01, 0.3), (0.5, 1.0)],
     mistakes=[
-        (lambda lr, a: a**2 / (2 * lr), "That is the small-angle form θ ≈ √(2ηλ); it is off for large angles (try "
-                                        "angle = 1). Use the exact balance cos θ* = 1 − ηλ."),
-        (lambda lr, a: a / lr, "The angle grows as the square root of ηλ (θ ≈ √(2ηλ)), so λ grows as the angle "
-                               "squared: solve cos θ = 1 − ηλ for λ."),
-        (lambda lr, a: (1 - math.cos(a)) * lr, "The balance involves the product ηλ: λ = (1 − cos θ)/η, so a larger "
+        (lambda lr, a: a**2 / (2 * lr), "That is the small-angle form θ ≈ √(2η·wd); it is off for large angles (try "
+                                        "angle = 1). Use the exact balance cos θ* = 1 − η·wd."),
+        (lambda lr, a: a / lr, "The angle grows as the square root of η·wd (θ ≈ √(2η·wd)), so wd grows as the angle "
+                               "squared: solve cos θ = 1 − η·wd for wd."),
+        (lambda lr, a: (1 - math.cos(a)) * lr, "The balance involves the product η·wd: wd = (1 − cos θ)/η, so a larger "
                                                "learning rate needs *less* decay for the same angle."),
-        (lambda lr, a: a**2 / lr, "A factor 2: θ ≈ √(2ηλ), so λ ≈ θ²/(2η); exactly, λ = (1 − cos θ)/η."),
+        (lambda lr, a: a**2 / lr, "A factor 2: θ ≈ √(2η·wd), so wd ≈ θ²/(2η); exactly, wd = (1 − cos θ)/η."),
     ],
     signature="weight_decay_for_angle(lr, angle)",
     template="def weight_decay_for_angle(lr, angle):\n    ...  # return the weight decay",
     reference=_weight_decay_for_angle,
     hints=[
-        "At equilibrium ‖W_{t+1}‖ = ‖W_t‖, and W_{t+1} = (1 − ηλ)W_t − ηg with g ⟂ W_t: draw the right triangle with "
-        "legs (1 − ηλ)‖W‖ and η‖g‖ and hypotenuse ‖W‖.",
-        "cos θ* = (1 − ηλ)‖W‖ / ‖W‖ = 1 − ηλ, so λ = (1 − cos θ)/η.",
+        "At equilibrium ‖W_{t+1}‖ = ‖W_t‖, and W_{t+1} = (1 − η·wd)W_t − ηg with g ⟂ W_t: draw the right triangle with "
+        "legs (1 − η·wd)‖W‖ and η‖g‖ and hypotenuse ‖W‖.",
+        "cos θ* = (1 − η·wd)‖W‖ / ‖W‖ = 1 − η·wd, so wd = (1 − cos θ)/η.",
     ],
     explanation=(
-        "The equilibrium angular step depends on ηλ only, not on the loss or the gradient size: for normalised "
+        "The equilibrium angular step depends on η·wd only, not on the loss or the gradient size: for normalised "
         "weights, weight decay and learning rate act through their product (van Laarhoven 2017; Zhang et al. 2019)."
     ),
 )

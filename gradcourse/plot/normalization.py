@@ -58,9 +58,9 @@ def weight_decay_plot(norms: Mapping[str, Any], angles: Mapping[str, Any], *, no
         axes = fig.subplots(1, 2)
     _panel(axes[0], norms, norm_theory, every, r"$\|W_t\|$ (Frobenius)")
     _panel(axes[1], angles, angle_theory, every, "angle turned per step (radians)")
-    axes[0].set_title("lines: equilibrium $(\\eta G/2\\lambda)^{1/4}$ and $(\\|W_0\\|^4 + 2\\eta^2 G t)^{1/4}$",
+    axes[0].set_title("lines: equilibrium $(\\eta G/2\\lambda_{wd})^{1/4}$ and $(\\|W_0\\|^4 + 2\\eta^2 G t)^{1/4}$",
                       fontsize="medium")
-    axes[1].set_title("lines: $\\arccos(1-\\eta\\lambda) \\approx \\sqrt{2\\eta\\lambda}$ and "
+    axes[1].set_title("lines: $\\arccos(1-\\eta\\lambda_{wd}) \\approx \\sqrt{2\\eta\\lambda_{wd}}$ and "
                       "$\\eta\\sqrt{G}/\\|W_t\\|^2$", fontsize="medium")
     axes[0].legend(fontsize="small")
     return fig, axes
