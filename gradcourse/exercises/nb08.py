@@ -186,8 +186,8 @@ def _check_q3(value: Any) -> str | None:
         )
     if abs(b - 1.0) <= 1e-6:
         return (
-            "b = 1 is the usual default (Jozefowicz et al. 2015), but σ(1)^100 = 0.731^100 ≈ 2e-14: far too little "
-            "over 100 steps."
+            "b = 1 is the usual default (Jozefowicz et al. 2015), but along the cell path σ(1)^100 = 0.731^100 ≈ "
+            "2e-14: far too little over 100 steps."
         )
     if abs(b) <= 1e-3:
         return "b = 0 gives σ(0) = 1/2: the gradient halves every step, so 1/2 is kept for one step, not for 100."
@@ -204,9 +204,10 @@ q3 = Exercise(
     name="q3",
     template='forget_bias = None  # a number',
     prompt=(
-        "An LSTM's cell state obeys c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t, so along the cell ∂c_T/∂c_0 = ∏ diag(f_t). "
+        "An LSTM's cell state obeys c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t, so along the cell path alone (holding h_{t-1} "
+        "fixed) ∂c_T/∂c_0 = ∏ diag(f_t). "
         "Suppose every forget-gate pre-activation equals its bias b (inputs and h_{t-1} contribute nothing), so "
-        "f_t = σ(b). What is the smallest b for which the cell-state gradient keeps at least half its size over "
+        "f_t = σ(b). What is the smallest b for which the cell path keeps at least half of the gradient over "
         "T = 100 steps, σ(b)^100 ≥ 1/2? Give a number."
     ),
     checker=_check_q3,
@@ -218,7 +219,9 @@ q3 = Exercise(
     explanation=(
         "b ≈ 4.97: remembering over 100 steps needs a forget gate open to within 0.7 %. The +1 default "
         "(Gers et al. 2000; Jozefowicz et al. 2015) is only a starting point; training opens the gates that "
-        "the task needs, because their gradient does not vanish along the cell state."
+        "the task needs, because their gradient does not vanish along the cell state. The cell path is not the "
+        "whole gradient: notebook 08 measures the loop back through h_{t-1} and W_h, which at b = 5 makes the "
+        "untrained LSTM's gradient grow going back in time."
     ),
 )
 

@@ -7,7 +7,7 @@ Row-vector convention, inputs batch-first ``xs: (batch, T, n_in)``:
 
 * Elman (vanilla) RNN (``cell="rnn"``: φ = tanh; ``"linear"``: φ = identity):
   h_t = φ(x_t W_x + h_{t-1} W_h + b), so ∂h_t/∂h_{t-1} = diag(φ'(·)) W_hᵀ and, for a linear RNN,
-  ∂h_T/∂h_0 = (W_hᵀ)^T whose norm grows or shrinks like ρ(W_h)^T.
+  ∂h_T/∂h_0 is the transpose of W_h^T (the T-th power), whose norm grows or shrinks like ρ(W_h)^T.
 * LSTM (Hochreiter & Schmidhuber 1997; forget gate of Gers et al. 2000):
   [i, f, g, o] = x_t W_x + h_{t-1} W_h + b; c_t = σ(f) c_{t-1} + σ(i) tanh(g); h_t = σ(o) tanh(c_t).
 * GRU (Cho et al. 2014): z, r = σ(x_t W_x + h_{t-1} W_h + b) (first two blocks);
