@@ -131,6 +131,7 @@ def outlier_influence(loss_fn: Loss, params: Any, batch: Any, clean_batch: Any, 
     if jax.tree.structure(batch) != jax.tree.structure(clean_batch):
         raise ValueError("clean_batch: expected the same structure as batch (the same examples, uncorrupted)")
     norms, out = _influence(loss_fn, params, batch, clean_batch, jnp.float32(batch_clip), jnp.float32(example_clip))
+    out = {name: out[name] for name in METHODS}  # jit returns dicts with sorted keys: back to the order above
     return Influence(
         np.asarray(norms, np.float64),
         {k: float(v[0]) for k, v in out.items()},

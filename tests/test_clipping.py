@@ -65,6 +65,7 @@ def test_outlier_influence_matches_a_numpy_reference_and_the_2C_over_B_bound():
         assert inf.norm[name] == pytest.approx(np.linalg.norm(u_bad[name]), rel=1e-4)
     assert inf.change["per-example clipping"] <= 2 * c_example / len(norms) * (1 + 1e-5)
     assert inf.change["no clipping"] > inf.change["per-example clipping"]
+    assert list(inf.shift) == ["no clipping", "batch clipping", "per-example clipping"]
 
 
 def test_outlier_influence_rejects_bad_thresholds_and_mismatched_batches():

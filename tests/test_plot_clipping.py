@@ -36,6 +36,9 @@ def test_seed_runs_plot_draws_the_median_curve_and_every_seed():
     finals = {"a": rng.uniform(1, 2, 5), "b": rng.uniform(0.1, 0.2, 5)}
     fig, axes = gc.plot.seed_runs_plot(curves, finals, smooth=1)
     np.testing.assert_allclose(axes[0].lines[0].get_ydata(), np.median(curves["a"], axis=0))
+    fig, axes = gc.plot.seed_runs_plot(curves, finals, smooth=3)   # running median of 3 steps, then over seeds
+    ref = np.median([[np.median(row[t:t + 3]) for t in range(28)] for row in curves["b"]], axis=0)
+    np.testing.assert_allclose(axes[0].lines[1].get_ydata(), ref)
     points = [ln for ln in axes[1].lines if ln.get_marker() == "o"]
     np.testing.assert_allclose(points[1].get_ydata(), finals["b"])
     bars = [ln for ln in axes[1].lines if ln.get_marker() != "o"]

@@ -75,20 +75,22 @@ def seed_runs_plot(curves: Mapping[str, Any], finals: Mapping[str, Any], *, curv
                    final_label: str = "test loss", smooth: int = 20, log_final: bool = True):
     """Left: each method's curve over steps, median over seeds (line) and 25–75 % band; right: each seed's final value.
 
-    ``curves``: method -> (n_seeds, steps) (running mean over ``smooth`` steps before the median);
+    ``curves``: method -> (n_seeds, steps) (a running median over ``smooth`` steps first, so single outlier
+    batches do not dominate the line);
     ``finals``: method -> (n_seeds,), drawn as one point per seed and a bar at the median.
     Returns ``(fig, axes)``.
     """
     curves, finals = _runs(curves, "curves", 2), _runs(finals, "finals", 1)
     fig, axes = _subplots(2, 11, 3.8)
-    kernel = np.ones(max(1, int(smooth))) / max(1, int(smooth))
+    width = max(1, int(smooth))
     for i, (name, c) in enumerate(curves.items()):
-        sm = np.array([np.convolve(row, kernel, mode="valid") for row in c])
-        steps = np.arange(sm.shape[1]) + len(kernel) - 1
+        width = min(width, c.shape[1])
+        sm = np.median(np.lib.stride_tricks.sliding_window_view(c, width, axis=1), axis=-1)
+        steps = np.arange(sm.shape[1]) + width - 1
         lo, mid, hi = np.percentile(sm, [25, 50, 75], axis=0)
         axes[0].semilogy(steps, mid, color=f"C{i}", label=name)
         axes[0].fill_between(steps, lo, hi, color=f"C{i}", alpha=0.2, linewidth=0)
-    axes[0].set(xlabel="step", ylabel=f"{curve_label} (mean of {len(kernel)} steps)")
+    axes[0].set(xlabel="step", ylabel=f"{curve_label}\n(running median of {width} steps)")
     axes[0].legend(fontsize="small")
     rng = np.random.default_rng(0)  # horizontal jitter only, so points of equal value stay visible
     for i, (name, f) in enumerate(finals.items()):
@@ -128,6 +130,7 @@ def influence_plot(example_norms: Any, outlier: int, example_clip: float, shifts
     axes[1].set_xticks(range(len(shifts)))
     axes[1].set_xticklabels(list(shifts), fontsize="small")
     axes[1].set_yscale("symlog", linthresh=1e-2)
+    axes[1].set_ylim(bottom=0)
     axes[1].set_ylabel("update moved by the outlier, one point per seed\n"
                        r"$\|u - u_\mathrm{clean}\| / \|u_\mathrm{clean}\|$")
     return fig, axes
