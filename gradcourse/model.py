@@ -177,8 +177,26 @@ def output(model: Model, x: jax.Array, perturbations: Any = None) -> jax.Array:
 
 
 def zero_perturbations(model: Model, x: jax.Array) -> Any:
-    """Zeros shaped like h_1 ... h_L: a stacked array for a stacked model, else a list."""
-    shapes = layer_shapes(model, x)[1:]
+    """Zeros shaped like h_1 ... h_L: a stacked array for a stacked model, else a list.
+
+    Each has the type of its h_l, sharding included (found by ``jax.eval_shape`` of the forward pass
+    at this ``x``): with Explicit mesh axes a gradient has its primal's sharding, so replicated zeros
+    would make ∂loss/∂h_l replicated (and a stacked model's concatenation with ∂loss/∂x fail).
+    """
+    layer_shapes(model, x)  # validates, naming the layer that does not fit
+    hs = jax.eval_shape(lambda x_: forward(model, x_), x)
     if isinstance(as_model(model), Stacked):
-        return jnp.zeros((len(shapes),) + tuple(x.shape), x.dtype)
-    return [jnp.zeros(s.shape, s.dtype) for s in shapes]
+        return _zeros_like_type(hs, first=1)
+    return [_zeros_like_type(h) for h in hs[1:]]
+
+
+def _zeros_like_type(spec: jax.ShapeDtypeStruct, first: int = 0) -> jax.Array:
+    """Zeros of ``spec``'s shape (minus ``first`` rows of axis 0) and dtype, with its sharding when it has one."""
+    shape = (spec.shape[0] - first, *spec.shape[1:]) if first else spec.shape
+    sharding = getattr(spec, "sharding", None)
+    if sharding is not None:
+        try:
+            return jnp.zeros(shape, spec.dtype, out_sharding=sharding)
+        except (TypeError, ValueError):  # a sharding that cannot be given here (e.g. a device one): plain zeros
+            pass
+    return jnp.zeros(shape, spec.dtype)

@@ -128,6 +128,27 @@ def check_fit(axis_type):
             raise AssertionError(f"params[{k}] came back with {h.params[k].sharding}, not {SHARD[k]}")
 
 
+def check_backward(axis_type, stacked):
+    """gc.backward on a data-parallel batch: ∂L/∂h_l keeps the batch sharding (it used to come back replicated,
+    and a stacked model failed in the concatenation with ∂L/∂x)."""
+    ws = [jax.random.normal(k, (WIDTH, WIDTH)) / np.sqrt(WIDTH) for k in jax.random.split(KEY, 3)]
+    model = (gc.Stacked(lambda w, h: jnp.tanh(h @ w), jnp.stack(ws)) if stacked
+             else [lambda h, w=w: jnp.tanh(h @ w) for w in ws])
+    x = x_batch()
+    mse = lambda h: jnp.mean(h**2)
+    ref = gc.backward(model, x, mse)
+    mesh = jax.make_mesh((8,), ("d",), axis_types=(axis_type,))
+    with jax.set_mesh(mesh):
+        xs = jax.device_put(x, NamedSharding(mesh, P("d")))
+        out = gc.backward(model, xs, mse)
+    want = (None, "d") if stacked else ("d",)
+    for l in range(4):
+        close(out[l], ref[l], f"dL/dh_{l}")
+        a = out if stacked else out[l]
+        if tuple(s for s in spec(a) if s) != tuple(s for s in want if s) or spec(a)[: len(want)] != want:
+            raise AssertionError(f"dL/dh_{l} has sharding {a.sharding}, expected the batch axis on 'd'")
+
+
 CHECKS = {
     "capture_data_explicit": lambda: check_capture(AxisType.Explicit, "data", False),
     "capture_data_explicit_jit": lambda: check_capture(AxisType.Explicit, "data", True),
@@ -139,6 +160,9 @@ CHECKS = {
     "health_report_explicit": lambda: check_health(AxisType.Explicit),
     "fit_model_sharded_explicit": lambda: check_fit(AxisType.Explicit),
     "fit_model_sharded_auto": lambda: check_fit(AxisType.Auto),
+    "backward_list_explicit": lambda: check_backward(AxisType.Explicit, False),
+    "backward_stacked_explicit": lambda: check_backward(AxisType.Explicit, True),
+    "backward_stacked_auto": lambda: check_backward(AxisType.Auto, True),
 }
 
 
