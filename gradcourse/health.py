@@ -44,11 +44,11 @@ from typing import Any
 import jax
 import numpy as np
 
-from .activations import ACTIVATIONS
 from .capture import Capture, capture, model_kind, submodules
 from .metrics import array_leaves, natural_key
+from .stats import _activation_name, tap_stats
 
-__all__ = ["HealthReport", "THRESHOLDS", "capture_activation_stats", "capture_nonfinite", "health_report", "tap_stats"]
+__all__ = ["HealthReport", "THRESHOLDS", "health_report"]
 
 THRESHOLDS: dict[str, float] = {"vanishing": 20.0, "exploding": 20.0, "forward": 20.0, "dead": 0.75, "saturated": 0.5}
 """Limits of the findings (see the module docstring for where each number comes from)."""
@@ -61,162 +61,6 @@ _NOTEBOOK = {
     "saturated": "notebook 03",
     "nonfinite": "notebook 11",
 }
-
-
-# --------------------------------------------------------------------------- per-tap statistics
-
-
-def _activation_name(activation: Any) -> str | None:
-    if activation is None:
-        return None
-    if isinstance(activation, str):
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation: unknown name {activation!r}; expected one of {', '.join(ACTIVATIONS)}")
-        return activation
-    if callable(activation):
-        for name, fn in ACTIVATIONS.items():
-            if fn is activation:
-                return name
-        if activation is jax.nn.gelu:  # approximate (tanh) GELU: same dead side as the exact one
-            return "gelu"
-        return None
-    raise TypeError(f"activation: expected None, a name or a function, got {type(activation).__name__}")
-
-
-def tap_stats(h: Any, g: Any = None, activation: Any = None, *, saturation: float = 0.99) -> dict[str, float]:
-    """Statistics of one captured point: h (units on the last axis) and optionally its gradient g = ∂L/∂h.
-
-    Returns ``mean``, ``std``, ``rms`` = ‖h‖/√n, ``grad_rms`` = ‖g‖/√n, ``frac_dead`` and
-    ``frac_saturated``, ``nonfinite`` / ``grad_nonfinite`` (entry counts). ``frac_dead``: with a
-    known activation that can die (ReLU family, GELU, SiLU), units with h ≤ 0 for every example;
-    with no activation, units whose h is exactly 0, or whose g is exactly 0, for every example (NaN
-    for a 1-d h). ``frac_saturated``: tanh / erf: P(|h| > s); sigmoid: P(h < 1−s or h > s); else NaN.
-    """
-    a = np.asarray(h, dtype=np.float64) if not np.iscomplexobj(h) else np.abs(np.asarray(h))
-    gg = None if g is None else np.asarray(g, dtype=np.float64)
-    name = _activation_name(activation)
-    n = max(a.size, 1)
-    fin = np.isfinite(a)
-    out = {
-        "mean": float(np.mean(a)) if a.size else math.nan,
-        "std": float(np.std(a)) if a.size else math.nan,
-        "rms": float(np.sqrt(np.sum(np.square(a)) / n)),
-        "nonfinite": int(a.size - np.count_nonzero(fin)),
-    }
-    if gg is not None:
-        out["grad_rms"] = float(np.sqrt(np.sum(np.square(gg)) / max(gg.size, 1)))
-        out["grad_nonfinite"] = int(gg.size - np.count_nonzero(np.isfinite(gg)))
-    dead = math.nan
-    if a.ndim >= 2 and a.shape[-1] > 0:
-        axes = tuple(range(a.ndim - 1))
-        if name in ("relu", "leaky_relu", "elu", "selu", "gelu", "silu"):
-            dead = float(np.mean(np.all(a <= 0, axis=axes)))
-        elif name in ("linear", "tanh", "erf", "sigmoid"):
-            dead = 0.0
-        elif out["nonfinite"] == 0:
-            off = np.all(a == 0, axis=axes)
-            if gg is not None and gg.shape == a.shape and out.get("grad_nonfinite", 0) == 0:
-                off = off | np.all(gg == 0, axis=axes)
-            dead = float(np.mean(off))
-    out["frac_dead"] = dead
-    if name in ("tanh", "erf"):
-        out["frac_saturated"] = float(np.mean(np.abs(a) > saturation))
-    elif name == "sigmoid":
-        out["frac_saturated"] = float(np.mean((a < 1 - saturation) | (a > saturation)))
-    else:
-        out["frac_saturated"] = math.nan
-    return out
-
-
-# --------------------------------------------------------------------------- the stats tools on a Capture
-
-
-def _first_bad(a: np.ndarray, scanned: bool, last: bool) -> tuple[int, int | None]:
-    """(non-finite count, iteration index) of an array; the index (first or last bad one) for a scanned tap."""
-    bad = ~np.isfinite(a)
-    count = int(np.count_nonzero(bad))
-    if not count or not scanned or a.ndim == 0:
-        return count, None
-    per = np.flatnonzero(bad.reshape(a.shape[0], -1).any(axis=1))
-    return int(np.count_nonzero(bad[per[-1] if last else per[0]])), int(per[-1] if last else per[0])
-
-
-def capture_nonfinite(cap: Capture) -> Any:
-    """Where the first NaN / Inf appears in a ``gc.capture``: forward (in execution order), the value, backward.
-
-    Returns a ``gc.stats.NonfiniteReport`` whose ``point`` is the captured name (``"blocks/5/mlp"``,
-    ``"block[3]"`` for iteration 3 of a tap in a scan body) and ``layer`` its position in
-    ``cap.names``. Forward: the first point whose h has a NaN / Inf. Else, if the value (the loss) is
-    not finite: stage ``"loss"``, the loss itself is the first non-finite value. Else backward: the
-    *last* point in execution order whose ∂L/∂h is non-finite, the first one the reverse pass reaches.
-    This is what ``gc.stats.find_nonfinite(capture)`` returns.
-    """
-    from .stats import NonfiniteReport
-
-    names = cap.names
-    scanned = {n: cap.axes.get(n, ())[:1] == ("scan",) for n in names}
-
-    def where(n: str, it: int | None) -> str:
-        return n if it is None else f"{n}[{it}]"
-
-    for i, n in enumerate(names):
-        a = np.asarray(cap.acts[n])
-        count, it = _first_bad(a, scanned[n], last=False)
-        if count:
-            size = a.size if it is None else a[it].size
-            before = f"; the {i} points before it are finite" if i else "; it is the first captured point"
-            msg = f"forward pass: `{where(n, it)}` has {count} non-finite of {size} entries{before}"
-            return NonfiniteReport("forward", i, count, size, msg, point=where(n, it))
-    value = np.asarray(cap.value)
-    if value.size and not np.all(np.isfinite(value)):
-        msg = (f"loss: every captured point is finite, but the value itself is {value.ravel()[0]}: the loss is the "
-               f"first non-finite value")
-        return NonfiniteReport("loss", None, int(np.count_nonzero(~np.isfinite(value))), value.size, msg)
-    if cap.grads is None:
-        msg = f"all finite (forward pass, {len(names)} points; no gradients were taken)"
-        return NonfiniteReport(None, None, None, None, msg)
-    for i in range(len(names) - 1, -1, -1):
-        n = names[i]
-        if n not in cap.grads:
-            continue
-        g = np.asarray(cap.grads[n])
-        count, it = _first_bad(g, scanned[n], last=True)
-        if count:
-            size = g.size if it is None else g[it].size
-            msg = (f"backward pass: ∂L/∂h at `{where(n, it)}` has {count} non-finite of {size} entries; the forward "
-                   f"pass, the loss and the backward signal at the points after it are finite")
-            return NonfiniteReport("backward", i, count, size, msg, point=where(n, it))
-    msg = f"all finite (forward pass, loss and backward pass, {len(names)} points)"
-    return NonfiniteReport(None, None, None, None, msg)
-
-
-def capture_activation_stats(cap: Capture, activation: Any = None, *, saturation: float = 0.99) -> dict[str, Any]:
-    """``gc.stats.activation_stats`` per captured point: name -> ``ActivationStats`` (scalars; arrays over the
-    iterations for a tap in a scan body).
-
-    ``activation``: one activation for every point (a name, or a function compared by identity with
-    those of ``gc.ACTIVATIONS`` and ``jax.nn.gelu``), None (mean and std only; dead / saturated NaN), or
-    a dict name -> activation, in which case the points without one are skipped. This is what
-    ``gc.stats.activation_stats(capture, activation)`` returns.
-    """
-    from .stats import activation_stats
-
-    if isinstance(activation, dict):
-        unknown = [k for k in activation if k not in cap.acts]
-        if unknown:
-            raise ValueError(f"activation: {unknown} are not captured points; the points are {cap.names}")
-        items = [(n, activation[n]) for n in cap.names if n in activation and activation[n] is not None]
-    else:
-        items = [(n, activation) for n in cap.names]
-    out = {}
-    for n, act in items:
-        h = cap.acts[n]
-        if cap.axes.get(n, ())[:1] == ("scan",):
-            out[n] = activation_stats(h, act, saturation=saturation)  # one row per iteration
-        else:
-            st = activation_stats([h], act, saturation=saturation)
-            out[n] = type(st)(*(v[0] for v in st))
-    return out
 
 
 # --------------------------------------------------------------------------- the report

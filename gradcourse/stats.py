@@ -12,6 +12,7 @@ the notebooks decide what to show.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -21,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .activations import ACTIVATIONS, Activation
+from .capture import Capture
 from .chains import backward
 from .model import Model, Stacked, as_model, check_input, forward
 from .norms import _is_array, layer_norms, path_label
@@ -30,9 +32,12 @@ __all__ = [
     "ActivationStats",
     "NonfiniteReport",
     "activation_stats",
+    "capture_activation_stats",
+    "capture_nonfinite",
     "find_nonfinite",
     "find_nonfinite_step",
     "grad_to_param_ratio",
+    "tap_stats",
     "update_to_param_ratio",
 ]
 
@@ -150,10 +155,9 @@ def activation_stats(
 
     Your own model: pass a ``gc.capture(...)`` as ``hs`` and ``activation`` as one activation or a
     dict point name -> activation (points without one are skipped); returns a dict point name ->
-    ``ActivationStats`` (``gradcourse.health.capture_activation_stats``).
+    ``ActivationStats`` (``capture_activation_stats``).
     """
     if type(hs).__name__ == "Capture" and type(hs).__module__ == "gradcourse.capture":
-        from .health import capture_activation_stats
 
         return capture_activation_stats(hs, activation, saturation=saturation)
     key = _activation_key(activation)
@@ -306,10 +310,9 @@ def find_nonfinite(
 
     Your own model (any JAX function, Equinox, Flax NNX or Linen): pass a ``gc.capture(...)`` as
     ``model`` (and nothing else); the report names the captured point (``report.point``, a module
-    path) and says forward, loss or backward (``gradcourse.health.capture_nonfinite``).
+    path) and says forward, loss or backward (``capture_nonfinite``).
     """
     if type(model).__name__ == "Capture" and type(model).__module__ == "gradcourse.capture":
-        from .health import capture_nonfinite
 
         if x is not None or loss is not None:
             raise TypeError("x, loss: a Capture already holds the values, the loss and its gradients; pass it alone")
@@ -386,3 +389,151 @@ def find_nonfinite_step(values: Sequence[Any] | jax.Array) -> int | None:
     idx = np.flatnonzero(bad)
     return int(idx[0]) if idx.size else None
 
+
+# --------------------------------------------------------------------------- statistics of a gc.capture
+
+
+def _activation_name(activation: Any) -> str | None:
+    if activation is None:
+        return None
+    if isinstance(activation, str):
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation: unknown name {activation!r}; expected one of {', '.join(ACTIVATIONS)}")
+        return activation
+    if callable(activation):
+        for name, fn in ACTIVATIONS.items():
+            if fn is activation:
+                return name
+        if activation is jax.nn.gelu:  # approximate (tanh) GELU: same dead side as the exact one
+            return "gelu"
+        return None
+    raise TypeError(f"activation: expected None, a name or a function, got {type(activation).__name__}")
+
+
+def tap_stats(h: Any, g: Any = None, activation: Any = None, *, saturation: float = 0.99) -> dict[str, float]:
+    """Statistics of one captured point: h (units on the last axis) and optionally its gradient g = ∂L/∂h.
+
+    Returns ``mean``, ``std``, ``rms`` = ‖h‖/√n, ``grad_rms`` = ‖g‖/√n, ``frac_dead`` and
+    ``frac_saturated``, ``nonfinite`` / ``grad_nonfinite`` (entry counts). ``frac_dead``: with a
+    known activation that can die (ReLU family, GELU, SiLU), units with h ≤ 0 for every example;
+    with no activation, units whose h is exactly 0, or whose g is exactly 0, for every example (NaN
+    for a 1-d h). ``frac_saturated``: tanh / erf: P(|h| > s); sigmoid: P(h < 1−s or h > s); else NaN.
+    """
+    a = np.asarray(h, dtype=np.float64) if not np.iscomplexobj(h) else np.abs(np.asarray(h))
+    gg = None if g is None else np.asarray(g, dtype=np.float64)
+    name = _activation_name(activation)
+    n = max(a.size, 1)
+    fin = np.isfinite(a)
+    out = {
+        "mean": float(np.mean(a)) if a.size else math.nan,
+        "std": float(np.std(a)) if a.size else math.nan,
+        "rms": float(np.sqrt(np.sum(np.square(a)) / n)),
+        "nonfinite": int(a.size - np.count_nonzero(fin)),
+    }
+    if gg is not None:
+        out["grad_rms"] = float(np.sqrt(np.sum(np.square(gg)) / max(gg.size, 1)))
+        out["grad_nonfinite"] = int(gg.size - np.count_nonzero(np.isfinite(gg)))
+    dead = math.nan
+    if a.ndim >= 2 and a.shape[-1] > 0:
+        axes = tuple(range(a.ndim - 1))
+        if name in ("relu", "leaky_relu", "elu", "selu", "gelu", "silu"):
+            dead = float(np.mean(np.all(a <= 0, axis=axes)))
+        elif name in ("linear", "tanh", "erf", "sigmoid"):
+            dead = 0.0
+        elif out["nonfinite"] == 0:
+            off = np.all(a == 0, axis=axes)
+            if gg is not None and gg.shape == a.shape and out.get("grad_nonfinite", 0) == 0:
+                off = off | np.all(gg == 0, axis=axes)
+            dead = float(np.mean(off))
+    out["frac_dead"] = dead
+    if name in ("tanh", "erf"):
+        out["frac_saturated"] = float(np.mean(np.abs(a) > saturation))
+    elif name == "sigmoid":
+        out["frac_saturated"] = float(np.mean((a < 1 - saturation) | (a > saturation)))
+    else:
+        out["frac_saturated"] = math.nan
+    return out
+
+
+def _first_bad(a: np.ndarray, scanned: bool, last: bool) -> tuple[int, int | None]:
+    """(non-finite count, iteration index) of an array; the index (first or last bad one) for a scanned tap."""
+    bad = ~np.isfinite(a)
+    count = int(np.count_nonzero(bad))
+    if not count or not scanned or a.ndim == 0:
+        return count, None
+    per = np.flatnonzero(bad.reshape(a.shape[0], -1).any(axis=1))
+    return int(np.count_nonzero(bad[per[-1] if last else per[0]])), int(per[-1] if last else per[0])
+
+
+def capture_nonfinite(cap: Capture) -> Any:
+    """Where the first NaN / Inf appears in a ``gc.capture``: forward (in execution order), the value, backward.
+
+    Returns a ``gc.stats.NonfiniteReport`` whose ``point`` is the captured name (``"blocks/5/mlp"``,
+    ``"block[3]"`` for iteration 3 of a tap in a scan body) and ``layer`` its position in
+    ``cap.names``. Forward: the first point whose h has a NaN / Inf. Else, if the value (the loss) is
+    not finite: stage ``"loss"``, the loss itself is the first non-finite value. Else backward: the
+    *last* point in execution order whose ∂L/∂h is non-finite, the first one the reverse pass reaches.
+    This is what ``gc.stats.find_nonfinite(capture)`` returns.
+    """
+    names = cap.names
+    scanned = {n: cap.axes.get(n, ())[:1] == ("scan",) for n in names}
+
+    def where(n: str, it: int | None) -> str:
+        return n if it is None else f"{n}[{it}]"
+
+    for i, n in enumerate(names):
+        a = np.asarray(cap.acts[n])
+        count, it = _first_bad(a, scanned[n], last=False)
+        if count:
+            size = a.size if it is None else a[it].size
+            before = f"; the {i} points before it are finite" if i else "; it is the first captured point"
+            msg = f"forward pass: `{where(n, it)}` has {count} non-finite of {size} entries{before}"
+            return NonfiniteReport("forward", i, count, size, msg, point=where(n, it))
+    value = np.asarray(cap.value)
+    if value.size and not np.all(np.isfinite(value)):
+        msg = (f"loss: every captured point is finite, but the value itself is {value.ravel()[0]}: the loss is the "
+               f"first non-finite value")
+        return NonfiniteReport("loss", None, int(np.count_nonzero(~np.isfinite(value))), value.size, msg)
+    if cap.grads is None:
+        msg = f"all finite (forward pass, {len(names)} points; no gradients were taken)"
+        return NonfiniteReport(None, None, None, None, msg)
+    for i in range(len(names) - 1, -1, -1):
+        n = names[i]
+        if n not in cap.grads:
+            continue
+        g = np.asarray(cap.grads[n])
+        count, it = _first_bad(g, scanned[n], last=True)
+        if count:
+            size = g.size if it is None else g[it].size
+            msg = (f"backward pass: ∂L/∂h at `{where(n, it)}` has {count} non-finite of {size} entries; the forward "
+                   f"pass, the loss and the backward signal at the points after it are finite")
+            return NonfiniteReport("backward", i, count, size, msg, point=where(n, it))
+    msg = f"all finite (forward pass, loss and backward pass, {len(names)} points)"
+    return NonfiniteReport(None, None, None, None, msg)
+
+
+def capture_activation_stats(cap: Capture, activation: Any = None, *, saturation: float = 0.99) -> dict[str, Any]:
+    """``gc.stats.activation_stats`` per captured point: name -> ``ActivationStats`` (scalars; arrays over the
+    iterations for a tap in a scan body).
+
+    ``activation``: one activation for every point (a name, or a function compared by identity with
+    those of ``gc.ACTIVATIONS`` and ``jax.nn.gelu``), None (mean and std only; dead / saturated NaN), or
+    a dict name -> activation, in which case the points without one are skipped. This is what
+    ``gc.stats.activation_stats(capture, activation)`` returns.
+    """
+    if isinstance(activation, dict):
+        unknown = [k for k in activation if k not in cap.acts]
+        if unknown:
+            raise ValueError(f"activation: {unknown} are not captured points; the points are {cap.names}")
+        items = [(n, activation[n]) for n in cap.names if n in activation and activation[n] is not None]
+    else:
+        items = [(n, activation) for n in cap.names]
+    out = {}
+    for n, act in items:
+        h = cap.acts[n]
+        if cap.axes.get(n, ())[:1] == ("scan",):
+            out[n] = activation_stats(h, act, saturation=saturation)  # one row per iteration
+        else:
+            st = activation_stats([h], act, saturation=saturation)
+            out[n] = type(st)(*(v[0] for v in st))
+    return out

@@ -7,7 +7,10 @@
 A module's layer is read from its docstring ("Layer: core", "(theory layer)", ...) and, where the
 docstring does not say, from the table ``LAYER_OF`` below. Packages (``plot``, ``widgets``, ``models``,
 ``exercises``) are shown as one row each: ``plot.spectra`` counts as ``plot``. Imports inside functions
-count too (a lazy import is still a dependency).
+count too (a lazy import is still a dependency), with one exception: an import inside a display
+hook -- a method named ``figure``, ``_repr_html_`` (any ``_repr_*_``) or ``_ipython_display_`` -- lets a
+result computed in a lower layer draw itself with ``gc.plot`` (as pandas' ``DataFrame.plot`` does with
+matplotlib). Such an edge is listed as ``plot(display)`` and is not an upward import.
 """
 from __future__ import annotations
 
@@ -42,6 +45,24 @@ def node_of(path: Path) -> str:
     """``plot/spectra.py`` -> ``plot``; ``theory.py`` -> ``theory``; ``__init__.py`` -> ``__init__``."""
     rel = path.relative_to(PACKAGE)
     return rel.parts[0] if len(rel.parts) > 1 else rel.stem
+
+
+DISPLAY_HOOKS = re.compile(r"^(figure|_repr_\w+_|_ipython_display_)$")
+
+
+def display_hook_nodes(path: Path) -> set[str]:
+    """The gradcourse nodes imported *only* inside display hooks (see the module docstring)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    inside: set[int] = set()
+    for fn in ast.walk(tree):
+        if isinstance(fn, ast.FunctionDef) and DISPLAY_HOOKS.match(fn.name):
+            inside.update(id(n) for n in ast.walk(fn))
+    hooked, elsewhere = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            target = (node.module or "").split(".")[0]
+            (hooked if id(node) in inside else elsewhere).add(target)
+    return hooked - elsewhere
 
 
 def imported_nodes(path: Path) -> set[str]:
@@ -86,21 +107,23 @@ def layer_of(node: str, files: list[Path]) -> str:
     return "core"
 
 
-def graph() -> tuple[dict[str, set[str]], dict[str, str]]:
+def graph() -> tuple[dict[str, set[str]], dict[str, str], dict[str, set[str]]]:
+    """(edges, layers, display-hook edges) of the package."""
     files: dict[str, list[Path]] = {}
     for path in sorted(PACKAGE.rglob("*.py")):
         files.setdefault(node_of(path), []).append(path)
     edges = {n: set().union(*(imported_nodes(p) for p in ps)) - {n} for n, ps in files.items()}
     edges = {n: {m for m in deps if m in files} for n, deps in edges.items()}
+    display = {n: set().union(*(display_hook_nodes(p) for p in ps)) & edges[n] for n, ps in files.items()}
     layers = {n: layer_of(n, ps) for n, ps in files.items()}
-    return edges, layers
+    return edges, layers, display
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if any import points up a layer")
     args = parser.parse_args()
-    edges, layers = graph()
+    edges, layers, display = graph()
     rank = {layer: i for i, layer in enumerate(LAYERS)}
     order = sorted(edges, key=lambda n: (rank[layers[n]], n))
     width = max(map(len, order))
@@ -111,7 +134,9 @@ def main() -> int:
         deps = sorted(edges[n], key=lambda m: (rank[layers[m]], m))
         marked = []
         for m in deps:
-            if rank[layers[m]] > rank[layers[n]]:
+            if m in display[n]:
+                marked.append(f"{m}(display)")
+            elif rank[layers[m]] > rank[layers[n]]:
                 upward.append((n, m))
                 marked.append(f"{m}(!)")
             else:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import gradcourse as gc
-from gradcourse.health import tap_stats
+from gradcourse.stats import tap_stats
 
 KEY = jax.random.PRNGKey(0)
 DEPTH, WIDTH, BATCH = 16, 64, 32
@@ -179,7 +179,7 @@ def test_bad_input():
 
 
 def test_capture_nonfinite_forward_loss_backward_and_scan_iteration():
-    from gradcourse.health import capture_nonfinite
+    from gradcourse.stats import capture_nonfinite
 
     def fwd(w, x):
         h = gc.tap(x @ w, "pre")
@@ -213,7 +213,7 @@ def test_capture_nonfinite_forward_loss_backward_and_scan_iteration():
 
 
 def test_capture_activation_stats_per_tap():
-    from gradcourse.health import capture_activation_stats
+    from gradcourse.stats import capture_activation_stats
 
     def f(x):
         a = gc.tap(jax.nn.relu(x), "relu")

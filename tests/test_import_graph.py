@@ -23,7 +23,7 @@ def graph_module():
 
 def test_import_graph_matches_the_source(graph_module):
     """Edges checked against imports written out by hand for modules whose imports are known."""
-    edges, layers = graph_module.graph()
+    edges, layers, _ = graph_module.graph()
     assert {"rmt", "theory", "validate"} <= edges["experiments"]
     assert edges["rmt"] >= {"theory", "validate"} and "plot" not in edges["rmt"]
     assert {"experiments", "plot"} <= edges["widgets"]
@@ -37,7 +37,7 @@ def test_import_graph_flags_an_upward_import(graph_module, tmp_path, monkeypatch
     (pkg / "plot" / "__init__.py").write_text('"""Layer: presentation."""\n')
     (pkg / "norms.py").write_text('"""Norms (core layer)."""\nfrom .plot import draw\n')
     monkeypatch.setattr(graph_module, "PACKAGE", pkg)
-    edges, layers = graph_module.graph()
+    edges, layers, _ = graph_module.graph()
     assert edges["norms"] == {"plot"} and layers["norms"] == "core"
 
 
@@ -58,3 +58,19 @@ def test_plot_imports_no_jax_or_scipy():
                 assert top not in {"jax", "jaxlib", "scipy", "optax"}, f"{path.name} imports {name}"
                 if name.startswith(".."):  # from the package: only naming helpers of the core
                     assert top in {"activations", ""}, f"{path.name} imports {name}"
+
+
+def test_the_package_has_no_upward_import():
+    """Layers have one direction of use: ``--check`` fails on any import from a layer above."""
+    res = subprocess.run([sys.executable, str(SCRIPT), "--check"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout
+
+
+def test_a_display_hook_may_draw_with_plot(graph_module, tmp_path):
+    """An import inside ``_repr_html_`` / ``figure`` is a display hook, listed but not an upward edge."""
+    src = tmp_path / "m.py"
+    src.write_text("class R:\n    def _repr_html_(self):\n        from .plot import x\n\n"
+                   "def f():\n    from .theory import y\n")
+    assert graph_module.display_hook_nodes(src) == {"plot"}
+    src.write_text("from .plot import x\n\nclass R:\n    def figure(self):\n        from .plot import x\n")
+    assert graph_module.display_hook_nodes(src) == set()  # also imported outside a hook: a real edge
