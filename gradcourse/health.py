@@ -46,7 +46,7 @@ import numpy as np
 
 from .capture import Capture, capture, model_kind, submodules
 from .metrics import array_leaves, natural_key
-from .stats import _activation_name, tap_stats
+from .stats import _activation_key, tap_stats
 
 __all__ = ["HealthReport", "THRESHOLDS", "health_report"]
 
@@ -317,7 +317,7 @@ def health_report(
     if where is None and model is not None:
         where = _Blocks(model, kind)
     if activation is not None and not isinstance(activation, dict):
-        _activation_name(activation)  # validates
+        _activation_key(activation)  # validates
 
     cap, params, grads = _measure(loss_fn, model_or_params, batch, kind, model, where, has_aux)
     params = {k: params[k] for k in sorted(params, key=natural_key)}  # a dict returned by jit is key-sorted
@@ -365,9 +365,10 @@ def _findings(rows: list[dict], loss: float, t: dict[str, float]) -> tuple[list[
     nonfinite = None
     if bad_fwd:
         r = bad_fwd[0]
+        before = "every point before it is finite" if r is not rows[0] else "it is the first captured point"
         nonfinite = (
             f"NaN/Inf first appears in the forward pass at `{r['name']}` ({r['nonfinite']} of "
-            f"{math.prod(r['shape'])} entries); every point before it is finite"
+            f"{math.prod(r['shape'])} entries); {before}"
         )
     elif not math.isfinite(loss):
         nonfinite = f"the loss itself is the first non-finite value (loss = {loss}); every captured point is finite"

@@ -393,23 +393,6 @@ def find_nonfinite_step(values: Sequence[Any] | jax.Array) -> int | None:
 # --------------------------------------------------------------------------- statistics of a gc.capture
 
 
-def _activation_name(activation: Any) -> str | None:
-    if activation is None:
-        return None
-    if isinstance(activation, str):
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation: unknown name {activation!r}; expected one of {', '.join(ACTIVATIONS)}")
-        return activation
-    if callable(activation):
-        for name, fn in ACTIVATIONS.items():
-            if fn is activation:
-                return name
-        if activation is jax.nn.gelu:  # approximate (tanh) GELU: same dead side as the exact one
-            return "gelu"
-        return None
-    raise TypeError(f"activation: expected None, a name or a function, got {type(activation).__name__}")
-
-
 def tap_stats(h: Any, g: Any = None, activation: Any = None, *, saturation: float = 0.99) -> dict[str, float]:
     """Statistics of one captured point: h (units on the last axis) and optionally its gradient g = ∂L/∂h.
 
@@ -421,7 +404,7 @@ def tap_stats(h: Any, g: Any = None, activation: Any = None, *, saturation: floa
     """
     a = np.asarray(h, dtype=np.float64) if not np.iscomplexobj(h) else np.abs(np.asarray(h))
     gg = None if g is None else np.asarray(g, dtype=np.float64)
-    name = _activation_name(activation)
+    name = _activation_key(activation)
     n = max(a.size, 1)
     fin = np.isfinite(a)
     out = {

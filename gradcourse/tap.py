@@ -184,13 +184,31 @@ def tap(h: jax.Array, name: str) -> jax.Array:
 # --------------------------------------------------------------------------- lifting through scan and vmap
 
 
+def _child_perturbations(parent: _Frame, plan: Any) -> dict | None:
+    """The zero perturbations of the taps a transformed child function will record (None: no gradients)."""
+    return None if parent.perts is None else {n: parent.perts[n] for n in plan.names if n in parent.perts}
+
+
+def _child_body(fun: Callable, plan: Any, frames: list) -> Callable:
+    """``fun`` run in a fresh child frame fed perturbations ``e``; returns ``(fun's output, the child's taps)``."""
+
+    def body(e, *a, **k):
+        child = _Frame(e, plan)
+        frames.append(child)
+        with _frame(child):
+            out = fun(*a, **k)
+        return out, child.acts
+
+    return body
+
+
 def _lifted_scan(f: Callable, init: Any, xs: Any = None, length: int | None = None, **kw: Any) -> Any:
     """``jax.lax.scan`` that carries the taps of its body out as stacked outputs (perturbations as inputs)."""
     parent = _current()
     if parent is None:
         return _ORIGINAL["scan"](f, init, xs, length, **kw)
     plan = parent.next_child()
-    perts = None if parent.perts is None else {n: parent.perts[n] for n in plan.names if n in parent.perts}
+    perts = _child_perturbations(parent, plan)
     frames: list[_Frame] = []
 
     def body(carry, x_and_e):
@@ -215,15 +233,9 @@ def _lifted_vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, *v_args: An
         if parent is None:
             return original(*args, **kwargs)
         plan = parent.next_child()
-        perts = None if parent.perts is None else {n: parent.perts[n] for n in plan.names if n in parent.perts}
+        perts = _child_perturbations(parent, plan)
         frames: list[_Frame] = []
-
-        def body(e, *a, **k):
-            child = _Frame(e, plan)
-            frames.append(child)
-            with _frame(child):
-                out = fun(*a, **k)
-            return out, child.acts
+        body = _child_body(fun, plan, frames)
 
         axes = in_axes if isinstance(in_axes, (list, tuple)) else (in_axes,) * len(args)
         lifted = _ORIGINAL["vmap"](body, (0, *axes), (out_axes, 0), *v_args, **v_kw)
@@ -247,15 +259,9 @@ def _lifted_checkpoint(fun: Callable | None = None, **options: Any) -> Callable:
         if parent is None:
             return original(*args, **kwargs)
         plan = parent.next_child()
-        perts = None if parent.perts is None else {n: parent.perts[n] for n in plan.names if n in parent.perts}
+        perts = _child_perturbations(parent, plan)
         frames: list[_Frame] = []
-
-        def body(e, *a, **k):
-            child = _Frame(e, plan)
-            frames.append(child)
-            with _frame(child):
-                out = fun(*a, **k)
-            return out, child.acts
+        body = _child_body(fun, plan, frames)
 
         opts = dict(options, static_argnums=tuple(i + 1 for i in static))
         out, acts = _ORIGINAL["checkpoint"](body, **opts)(perts, *args, **kwargs)

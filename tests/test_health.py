@@ -87,6 +87,13 @@ def test_nan_forward_names_the_block(batch):
     r = gc.health_report(mse, ReluMLP(KEY, sqrt_at=5), batch)
     assert r.nonfinite is not None and "forward pass at `layers/6`" in r.nonfinite  # sqrt is applied after layers/5
     assert len(r.findings) == 1 and "notebook 11" in r.findings[0]
+    assert "every point before it is finite" in r.nonfinite
+
+
+def test_nan_at_the_first_point_says_so(batch):
+    x, y = batch
+    r = gc.health_report(mse, ReluMLP(KEY), (x.at[0, 0].set(jnp.nan), y))  # a NaN in the data itself
+    assert "forward pass at `layers/0`" in r.nonfinite and "it is the first captured point" in r.nonfinite
 
 
 def test_nan_backward_only():
