@@ -20,8 +20,9 @@ the steps before it, and ``History.stopped_at`` / ``stop_reason`` say where and 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -30,7 +31,7 @@ import optax
 
 from .metrics import step_metrics  # noqa: F401  (public here too: gc.train.step_metrics, for your own loop)
 from .norms import path_label
-from .validate import scalar_loss
+from .validate import scalar_loss, stacked_depth
 
 __all__ = ["History", "fit", "Runs", "fit_many"]
 
@@ -141,7 +142,9 @@ def _stacked_mask(stacked: Any, items: list[tuple[str, Any]]) -> list[bool]:
         try:
             prefixes = tuple(prefixes)
         except TypeError:
-            raise TypeError(f"stacked: expected True, or path prefixes such as ('blocks',), got {type(stacked).__name__}") from None
+            raise TypeError(
+                f"stacked: expected True, or path prefixes such as ('blocks',), got {type(stacked).__name__}"
+            ) from None
         for p in prefixes:
             if not isinstance(p, str):
                 raise TypeError(f"stacked: every prefix must be a str such as 'blocks' or 'encoder/layers', got {p!r}")
@@ -150,15 +153,9 @@ def _stacked_mask(stacked: Any, items: list[tuple[str, Any]]) -> list[bool]:
             if not any(lab == p or lab.startswith(p + "/") for lab in labels):
                 raise ValueError(f"stacked: prefix {p!r} matches no parameter; the leaves are {', '.join(labels)}")
         mask = [any(lab == p or lab.startswith(p + "/") for p in prefixes) for lab in labels]
-    depths = {}
-    for (label, leaf), is_stacked in zip(items, mask):
-        if is_stacked:
-            if leaf.ndim == 0:
-                raise ValueError(f"stacked: leaf {label!r} is a scalar, but stacked leaves need a leading depth axis")
-            depths[label] = leaf.shape[0]
-    if len(set(depths.values())) > 1:
-        detail = ", ".join(f"{k} has {v}" for k, v in depths.items())
-        raise ValueError(f"stacked: the stacked leaves have different depths ({detail}); their leading axes must be equal")
+    stacked_leaves = {label: leaf for (label, leaf), is_stacked in zip(items, mask, strict=True) if is_stacked}
+    if stacked_leaves:
+        stacked_depth(stacked_leaves, "stacked")  # a leading depth axis on each, and the same depth
     return mask
 
 
@@ -597,9 +594,9 @@ def fit(
     table = np.concatenate(rows, axis=0) if rows else np.zeros((0, width), np.float32)
     grad_norms, update_ratios = {}, {}
     if record:
-        sizes = [leaf.shape[0] if s else 1 for (_, leaf), s in zip(items, mask)]
+        sizes = [leaf.shape[0] if s else 1 for (_, leaf), s in zip(items, mask, strict=True)]
         offsets = np.cumsum([3] + sizes + sizes)
-        for i, ((label, _), s) in enumerate(zip(items, mask)):
+        for i, ((label, _), s) in enumerate(zip(items, mask, strict=True)):
             g = table[:, offsets[i] : offsets[i + 1]]
             r = table[:, offsets[len(items) + i] : offsets[len(items) + i + 1]]
             grad_norms[label] = g if s else g[:, 0]
@@ -706,8 +703,6 @@ def fit_many(
     mask = _stacked_mask(stacked, items)
     get_batch = data if callable(data) else (lambda step: data)
     first = get_batch(0)
-    from .validate import scalar_loss
-
     scalar_loss(jax.eval_shape(loss_fn, one, first), "loss_fn")
     opt_state = jax.vmap(optimizer.init)(params)
     for name, value in (hyperparams or {}).items():
