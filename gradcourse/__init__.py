@@ -42,10 +42,12 @@ _SUBMODULES = (
     "rmt",
     "stats",
     "gates",
+    "monitor",
     "scale_invariance",
     "precision",
     # experiments
     "experiments",
+    "ln_placement",
     "shattering",
     "clipping",
     # presentation

@@ -58,3 +58,21 @@ def test_q3_mistakes():
     assert "right value is" in _msg(ex.q3, lambda acts: 0)
 
 
+
+
+def test_q4_reference_matches_the_loss_of_gaussian_logits():
+    """Sampling: logits N(0, s^2) at s = max_logit_std(C, tol) give a mean cross-entropy within ~tol of log C + tol."""
+    rng = np.random.default_rng(0)
+    for C, tol in ((10, 0.05), (100, 0.02)):
+        s = ex.q4.reference(C, tol)
+        z = rng.normal(scale=s, size=(200_000, C))
+        ce = np.mean(np.log(np.sum(np.exp(z), axis=1)) - z[:, 0])
+        assert abs(ce - (np.log(C) + tol)) < 0.25 * tol          # second order in s: exact up to O(s^4)
+        assert gc.monitor.initial_loss(C, s) == pytest.approx(np.log(C) + tol)
+
+
+def test_q4_mistakes():
+    assert "s², not s" in _msg(ex.q4, lambda C, tol: 2 * tol)
+    assert "dropped the ½" in _msg(ex.q4, lambda C, tol: np.sqrt(tol))
+    assert "does not enter" in _msg(ex.q4, lambda C, tol: np.sqrt(2 * tol * np.log(C)))
+    assert "allowed *loss*" in _msg(ex.q4, lambda C, tol: np.log(C) + tol)

@@ -1,4 +1,5 @@
-"""Exercises for notebook 09: debugging a deep CNN (gain per layer, dead channels, the first non-finite layer)."""
+"""Exercises for notebook 09: debugging a deep CNN (gain per layer, dead channels, the first non-finite layer,
+the initial-loss check)."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -8,7 +9,7 @@ import numpy as np
 
 from ._core import Exercise, FunctionExercise, Sheet, as_array, diagnose
 
-__all__ = ["q1", "q2", "q3", "sheet"]
+__all__ = ["q1", "q2", "q3", "q4", "sheet"]
 
 
 def _evaluate(fn: Callable, name: str, points: list[tuple]) -> np.ndarray | str:
@@ -212,4 +213,44 @@ q3 = FunctionExercise(
 )
 
 
-sheet = Sheet("Notebook 09: debugging a deep CNN", q1, q2, q3)
+# --------------------------------------------------------------------------- q4: the initial-loss check
+
+
+def _max_logit_std(n_classes: int, tolerance: float) -> float:
+    """Largest logit std s at init with log C + s²/2 ≤ log C + tolerance: s = √(2·tolerance), whatever C."""
+    return float(np.sqrt(2.0 * tolerance))
+
+
+q4 = FunctionExercise(
+    name="q4",
+    prompt=(
+        "The initial-loss check: with C classes and logits N(0, s²) at initialisation, the loss is ≈ log C + s²/2. "
+        "You want the loss at step 0 within `tolerance` nats of log C. Write `max_logit_std(n_classes, tolerance)`: "
+        "the largest logit standard deviation s that allows. Then say how much you would shrink a head whose "
+        "logits have std 4 for tolerance = 0.05."
+    ),
+    cases=[(10, 0.05), (10, 0.5), (1000, 0.05), (2, 0.01), (100, 0.2)],
+    mistakes=[
+        (lambda C, tol: 2.0 * tol, "That is s², not s: the excess loss is s²/2, so s = √(2·tolerance)."),
+        (lambda C, tol: float(np.sqrt(tol)), "You dropped the ½ in s²/2: s²/2 ≤ tolerance gives s ≤ √(2·tolerance)."),
+        (lambda C, tol: float(np.sqrt(2.0 * tol * np.log(C))),
+         "The number of classes does not enter: log C is the baseline, and the excess s²/2 does not depend on C."),
+        (lambda C, tol: float(np.log(C) + tol), "That is the allowed *loss*, log C + tolerance; the question asks for "
+                                               "the logit standard deviation s."),
+    ],
+    signature="max_logit_std(n_classes, tolerance)",
+    reference=_max_logit_std,
+    hints=[
+        "Solve log C + s²/2 ≤ log C + tolerance for s. Does C survive?",
+        "s²/2 ≤ tolerance, so s ≤ √(2·tolerance).",
+    ],
+    explanation=(
+        "s ≤ √(2·tolerance), independent of C: for 0.05 nats, s ≤ 0.32, so a head with logit std 4 should be "
+        "shrunk about 12-fold (or initialised at zero, as many codebases do with the last layer). The formula is "
+        "second order in s; for s ≫ 1 the loss grows like s·√(2 log C) instead."
+    ),
+    template="def max_logit_std(n_classes, tolerance):\n    ...  # return s",
+)
+
+
+sheet = Sheet("Notebook 09: debugging a deep CNN", q1, q2, q3, q4)

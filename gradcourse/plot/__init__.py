@@ -8,6 +8,7 @@ from .activations import activation_comparison, activation_derivatives, activati
 from .backprop import cost_plot, finite_difference_plot
 from .clipping import cliff_plot, influence_plot, seed_runs_plot, shared_heatmaps
 from .health import health_profile
+from .monitor import histogram_over_steps
 from .normalization import weight_decay_plot
 from .norms import depth_profile, weight_vs_signal_plot
 from .numerics import format_bands, layer_fraction_plot, loss_scale_plot, magnitude_histograms, swamping_plot
@@ -16,6 +17,7 @@ from .residuals import shattering_plot, stream_variance_plot
 from .rnn import compare_runs
 from .spectra import spectrum_histogram
 from .training import history_curves, history_heatmap
+from .transformer import ln_placement_plot
 
 __all__ = [
     "activation_comparison",
@@ -28,10 +30,12 @@ __all__ = [
     "finite_difference_plot",
     "format_bands",
     "health_profile",
+    "histogram_over_steps",
     "history_curves",
     "history_heatmap",
     "influence_plot",
     "layer_fraction_plot",
+    "ln_placement_plot",
     "loss_scale_plot",
     "magnitude_histograms",
     "phase_diagram",
