@@ -11,6 +11,10 @@ NamedTuples that ``gc.plot`` draws and ``gc.widgets`` wires to controls. Nothing
 - ``backward_ratio_grid``: the measured per-layer gradient growth ln(‖g_(l−1)‖/‖g_l‖) on a grid of
   (σ_w², σ_b²), against ½ ln χ₁ (the order-to-chaos phase diagram).
 - ``activation_curves``: φ(x) and φ'(x) (by ``jax.grad``) on a grid, for ``gc.plot.activation_derivatives``.
+- ``log_norm_walk``: ln‖h_l‖² and ln‖∂L/∂h_l‖² of many random MLPs of one width, one example each:
+  the finite-width random walk around mean field (Hanin & Rolnick 2018), against ``gc.theory.relu_log_norm_moments``.
+- ``lsuv`` / ``preactivation_variances``: data-dependent initialisation (Mishkin & Matas 2016) of a stacked MLP:
+  rescale each W_l until Var[z_l] = 1 on a batch; the per-layer variances it fixes.
 - ``mean_pairwise_cosine``: how alike a batch's examples are at every layer (mean cosine over pairs).
 """
 from __future__ import annotations
@@ -41,6 +45,10 @@ __all__ = [
     "backward_profile",
     "backward_ratio_grid",
     "jacobian_spectra",
+    "LogNormWalk",
+    "log_norm_walk",
+    "lsuv",
+    "preactivation_variances",
     "mean_pairwise_cosine",
     "phase_point",
 ]
@@ -292,3 +300,113 @@ def mean_pairwise_cosine(hs: Sequence[Any] | Any) -> np.ndarray:
         b = h.shape[0]
         out.append((gram.sum() - np.trace(gram)) / (b * (b - 1)))
     return np.asarray(out)
+
+
+class LogNormWalk(NamedTuple):
+    """Per-network log-norms through depth: each row one random network (one example), each column a layer."""
+
+    layers: np.ndarray  # 0 ... L
+    forward: np.ndarray  # ln(‖h_l‖² / ‖h_0‖²), shape (n_nets, L+1)
+    backward: np.ndarray  # ln(‖∂L/∂h_l‖² / ‖∂L/∂h_L‖²), shape (n_nets, L+1); 0 at l = L
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
+def _walk(keys: jax.Array, depth: int, width: int, activation: str, sigma_w2: float) -> tuple[jax.Array, jax.Array]:
+    phi = get_activation(activation)
+    scale = math.sqrt(sigma_w2 / width)
+
+    def one(key):
+        k_x, k_u, k_w = jax.random.split(key, 3)
+        x, u = jax.random.normal(k_x, (width,)), jax.random.normal(k_u, (width,))
+
+        weights = scale * jax.random.normal(k_w, (depth, width, width))  # one network's W_1 ... W_L
+
+        def forward(h, W):
+            z = h @ W
+            h_next, slope = jax.jvp(phi, (z,), (jnp.ones_like(z),))
+            return h_next, (slope, jnp.log(jnp.sum(h_next**2)))
+
+        def backward(g, step):
+            W, slope = step
+            g_prev = (g * slope) @ W.T
+            return g_prev, jnp.log(jnp.sum(g_prev**2))
+
+        _, (slopes, log_h) = jax.lax.scan(forward, x, weights)
+        _, log_g = jax.lax.scan(backward, u, (weights, slopes), reverse=True)
+        log_x, log_u = jnp.log(jnp.sum(x**2)), jnp.log(jnp.sum(u**2))
+        return (jnp.concatenate([log_x[None], log_h]) - log_x,
+                jnp.concatenate([log_g, log_u[None]]) - log_u)
+
+    return jax.lax.map(one, keys, batch_size=32)
+
+
+def log_norm_walk(
+    depth: int,
+    width: int,
+    n_nets: int,
+    *,
+    activation: str = "relu",
+    sigma_w2: float = 2.0,
+    key: jax.Array | None = None,
+) -> LogNormWalk:
+    """ln‖h_l‖² and ln‖∂L/∂h_l‖² of ``n_nets`` random depth-L MLPs of one ``width``, one example each.
+
+    Network: h_l = φ(h_{l-1} W_l), W_l ~ N(0, σ_w²/width), no biases, h_0 = x ~ N(0, I); backward from
+    L = ⟨h_L, u⟩, u ~ N(0, I). Mean field predicts a flat line for ReLU at σ_w² = 2 (He); at finite
+    width each network's log-norm random-walks around it, with variance ≈ 5 (L−l)/width backward
+    (``gc.theory.relu_log_norm_moments``; Hanin 2018, Hanin & Rolnick 2018). Networks run 32 at a time
+    (``lax.map``), so memory stays about 32 · L · width² floats.
+    Returns a :class:`LogNormWalk` with arrays of shape (n_nets, L+1) in float64.
+    """
+    depth = positive_int(depth, "depth")
+    width = positive_int(width, "width")
+    n_nets = int_at_least(n_nets, "n_nets", 2)
+    sigma_w2 = real(sigma_w2, "sigma_w2", low=0.0, low_open=True)
+    name = one_of(activation, "activation", tuple(ACTIVATIONS))
+    key = jax.random.PRNGKey(0) if key is None else key
+    fwd, bwd = _walk(jax.random.split(key, n_nets), depth, width, name, sigma_w2)
+    return LogNormWalk(np.arange(depth + 1), np.asarray(fwd, np.float64), np.asarray(bwd, np.float64))
+
+
+def preactivation_variances(params: dict, activation: str, x: Any) -> np.ndarray:
+    """Var[z_l] over a batch and units for every layer of a stacked MLP: shape (L,).
+
+    ``params``: ``{"W": (L, n, n), "b": (L, n)}`` (``gc.mlp_params``); z_l = h_{l-1} W_l + b_l, h_l = φ(z_l),
+    h_0 = ``x`` of shape (batch, n).
+    """
+    phi = get_activation(one_of(activation, "activation", tuple(ACTIVATIONS)))
+
+    def step(h, p):
+        z = h @ p["W"] + p["b"]
+        return phi(z), jnp.var(z)
+
+    _, var = jax.lax.scan(step, jnp.asarray(x), params)
+    return np.asarray(var, np.float64)
+
+
+def lsuv(params: dict, activation: str, x: Any, *, target: float = 1.0, tol: float = 0.01,
+         max_iter: int = 10) -> tuple[dict, np.ndarray]:
+    """Layer-sequential unit-variance initialisation (Mishkin & Matas 2016) of a stacked MLP.
+
+    Going up from layer 1, run the batch ``x`` (shape (batch, n)) through the network and rescale W_l by
+    √(target / Var[z_l]) until |Var[z_l] − target| < ``tol`` · target (at most ``max_iter`` passes per layer;
+    with b_l = 0 one pass is exact for that batch). Mishkin & Matas start from orthonormal W; any start works
+    here. No library ships LSUV for JAX, hence these few lines. Returns ``(new_params, rescalings per layer)``;
+    the variances before and after are ``preactivation_variances(params, activation, x)``.
+    """
+    phi = get_activation(one_of(activation, "activation", tuple(ACTIVATIONS)))
+    target = real(target, "target", low=0.0, low_open=True)
+    W, b = jnp.asarray(params["W"]), jnp.asarray(params["b"])
+    max_iter = positive_int(max_iter, "max_iter")
+    h, iters = jnp.asarray(x), []
+    for layer in range(W.shape[0]):
+        Wl, rescaled = W[layer], 0
+        for _ in range(max_iter):
+            var = float(jnp.var(h @ Wl + b[layer]))
+            if abs(var - target) < tol * target:
+                break
+            Wl, rescaled = Wl * math.sqrt(target / var), rescaled + 1
+        iters.append(rescaled)
+        W = W.at[layer].set(Wl)
+        h = phi(h @ Wl + b[layer])
+    return {**params, "W": W}, np.asarray(iters)

@@ -51,6 +51,7 @@ __all__ = [
     "chi1_grid",
     "edge_of_chaos",
     "relu_dead_fraction",
+    "relu_log_norm_moments",
     "qstar",
 ]
 
@@ -486,6 +487,28 @@ def edge_of_chaos(
         except ValueError:
             pass  # no transition in [lo, hi]
     return out
+
+
+def relu_log_norm_moments(steps: ArrayLike, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of ln(‖s_k‖² / ‖s_0‖²) after ``steps`` = k He-initialised ReLU layers of ``width`` n.
+
+    Finite-width correction to mean field (Hanin & Rolnick 2018; Hanin 2018). With σ_w² = 2, given the
+    layer's input, one forward step multiplies the squared norm by R = (2/n) Σ_j relu(ξ_j)², ξ_j iid N(0, 1):
+    E[R] = 1 and Var[R] = (4/n)(E[relu⁴] − E[relu²]²) = (4/n)(3/2 − 1/4) = 5/n. The steps are independent, so
+    ln ‖h_k‖² random-walks: variance 5k/n and, since E[ln R] ≈ −Var[R]/2, mean −5k/(2n) (to leading order in
+    1/n). Backward, ‖∂L/∂h‖² is multiplied by (2/n)‖g ⊙ m‖²/‖g‖² · χ²_n: the mask fraction contributes 3/n and
+    the χ² factor 2/n, again 5/n per layer. Mean field (n → ∞) says 0 and 0: He init is flat only on average.
+    Returns ``(mean, variance)``, each with the shape of ``steps``.
+
+    >>> [a.tolist() for a in relu_log_norm_moments([0, 64], 64)]
+    [[0.0, -2.5], [0.0, 5.0]]
+    """
+    k = np.asarray(steps, dtype=np.float64)
+    if not np.all(np.isfinite(k)) or np.any(k < 0):
+        raise ValueError(f"steps: expected numbers of layers >= 0, got {steps!r}")
+    if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1:
+        raise ValueError(f"width: expected a positive integer, got {width!r}")
+    return -2.5 * k / width + 0.0, 5.0 * k / width  # + 0.0: no -0.0 at k = 0
 
 
 def relu_dead_fraction(c: ArrayLike, batch: int) -> np.ndarray:

@@ -19,18 +19,6 @@ def close_figures():
     plt.close("all")
 
 
-def test_layer_profile_colours_and_scales():
-    theory = {"a": [1.0, 0.5, 0.25], "bound": [1, 1, 1]}
-    fig, ax = gc.plot.layer_profile({"a": [1.0, 0.5, 0.25]}, theory, ylabel="r", start=1)
-    lines = {l.get_label(): l for l in ax.get_lines()}
-    assert lines["a (theory)"].get_color() == lines["a (measured)"].get_color() != lines["bound (theory)"].get_color()
-    assert list(lines["a (measured)"].get_xdata()) == [1, 2, 3] and ax.get_yscale() == "log"
-    _, ax2 = gc.plot.layer_profile([0.0, 0.1], ylabel="f", log=False)
-    assert ax2.get_yscale() == "linear" and len(ax2.get_lines()[0].get_xdata()) == 2  # zeros kept on a linear axis
-    with pytest.raises(ValueError, match="1-D"):
-        gc.plot.layer_profile({"a": [[1.0]]}, ylabel="r")
-
-
 def test_activation_derivatives_draws_the_given_curves():
     x = np.linspace(-3, 3, 61)
     curves = {"sigmoid": (x, np.tanh(x), 1 - np.tanh(x) ** 2), "line": (x, x, np.ones_like(x))}

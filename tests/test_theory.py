@@ -4,6 +4,7 @@ References: closed forms (linear, ReLU, erf, SELU), float64 ``scipy.integrate.qu
 numpy derivatives, Poole et al. / Schoenholz et al. (2017) published numbers, and a measurement on a wide
 random tanh network.  Nothing here is a number produced by the module itself.
 """
+
 from __future__ import annotations
 
 import math
@@ -35,7 +36,10 @@ _SELU_L, _SELU_A = 1.0507009873554804934193349852946, 1.673263242354377284817042
 
 NP_ACT = {  # (phi, phi') written out by hand
     "tanh": (np.tanh, lambda x: 1.0 - np.tanh(x) ** 2),
-    "gelu": (lambda x: x * special.ndtr(x), lambda x: special.ndtr(x) + x * np.exp(-x * x / 2) / math.sqrt(2 * math.pi)),
+    "gelu": (
+        lambda x: x * special.ndtr(x),
+        lambda x: special.ndtr(x) + x * np.exp(-x * x / 2) / math.sqrt(2 * math.pi),
+    ),
     "silu": (lambda x: x * special.expit(x), lambda x: special.expit(x) * (1 + x * (1 - special.expit(x)))),
     "selu": (
         lambda x: _SELU_L * (x if x > 0 else _SELU_A * math.expm1(x)),
@@ -47,7 +51,9 @@ NP_ACT = {  # (phi, phi') written out by hand
 def gauss(f) -> float:
     """∫Dz f(z) by adaptive quadrature, split at the kink z = 0."""
     pdf = lambda z: f(z) * math.exp(-z * z / 2) / math.sqrt(2 * math.pi)  # noqa: E731
-    return sum(integrate.quad(pdf, a, b, epsabs=1e-14, epsrel=1e-12, limit=200)[0] for a, b in [(-np.inf, 0), (0, np.inf)])
+    return sum(
+        integrate.quad(pdf, a, b, epsabs=1e-14, epsrel=1e-12, limit=200)[0] for a, b in [(-np.inf, 0), (0, np.inf)]
+    )
 
 
 def ref_length_map(name, q, sw, sb) -> float:
@@ -143,7 +149,8 @@ def test_length_map_matches_quad(name):
 
 
 @pytest.mark.parametrize(
-    "name, sw, sb", [("tanh", 1.5, 0.05), ("tanh", 3.0, 0.3), ("gelu", 1.8, 0.1), ("silu", 1.8, 0.05), ("selu", 1.2, 0.1)]
+    "name, sw, sb",
+    [("tanh", 1.5, 0.05), ("tanh", 3.0, 0.3), ("gelu", 1.8, 0.1), ("silu", 1.8, 0.05), ("selu", 1.2, 0.1)],
 )
 def test_qstar_and_chi1_match_quad(name, sw, sb):
     np.testing.assert_allclose(qstar(name, sw, sb), ref_qstar(name, sw, sb), rtol=RTOL)
@@ -329,3 +336,20 @@ def test_theory_accepts_a_learner_lambda_like_the_named_activation():
 def test_critical_sigma_w2_rejects_a_tolerance_it_cannot_reach(xtol):
     with pytest.raises(ValueError, match="xtol: expected a relative tolerance"):
         critical_sigma_w2("tanh", 0.1, xtol=xtol)
+
+
+def test_relu_log_norm_moments_match_one_sampled_step():
+    """One He ReLU step: R = (2/n) Σ relu(ξ)², sampled; n·Var[R] → 5 and n·E[ln R] → -5/2 (leading order in 1/n)."""
+    from gradcourse.theory import relu_log_norm_moments
+
+    n = 256
+    xi = jax.random.normal(jax.random.PRNGKey(0), (200_000, n))
+    R = np.asarray(2.0 / n * jnp.sum(jax.nn.relu(xi) ** 2, axis=1), np.float64)
+    mean, var = relu_log_norm_moments(1, n)
+    assert np.var(np.log(R)) == pytest.approx(var, rel=0.03)
+    assert np.mean(np.log(R)) == pytest.approx(mean, rel=0.05)
+    assert relu_log_norm_moments(np.arange(3), n)[1].shape == (3,)
+    with pytest.raises(ValueError, match="width"):
+        relu_log_norm_moments(1, 0)
+    with pytest.raises(ValueError, match="steps"):
+        relu_log_norm_moments(-1, 4)

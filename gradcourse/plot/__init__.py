@@ -10,7 +10,7 @@ from .clipping import cliff_plot, influence_plot, seed_runs_plot, shared_heatmap
 from .health import health_profile
 from .monitor import histogram_over_steps
 from .normalization import weight_decay_plot
-from .norms import depth_profile, weight_vs_signal_plot
+from .norms import depth_profile, log_norm_walk_plot, weight_vs_signal_plot
 from .numerics import format_bands, layer_fraction_plot, loss_scale_plot, magnitude_histograms, swamping_plot
 from .phase import phase_diagram
 from .residuals import shattering_plot, stream_variance_plot
@@ -35,6 +35,7 @@ __all__ = [
     "history_heatmap",
     "influence_plot",
     "layer_fraction_plot",
+    "log_norm_walk_plot",
     "ln_placement_plot",
     "loss_scale_plot",
     "magnitude_histograms",

@@ -1,4 +1,6 @@
-"""Activations and per-layer statistics: φ and φ' curves, histograms of h_l per layer, per-layer profiles.
+"""Activations and per-layer statistics: φ and φ' curves, histograms of h_l per layer.
+
+Per-layer profiles are drawn by ``norms.depth_profile``.
 
 Layer: presentation. Draws given arrays (the φ, φ' curves come from ``gc.experiments.activation_curves``,
 the dead-unit prediction from ``gc.theory.relu_dead_fraction``). Measurements are drawn as points
@@ -14,7 +16,7 @@ import numpy as np
 
 from .norms import _series as one_series
 
-__all__ = ["activation_comparison", "activation_derivatives", "activation_histograms", "layer_profile"]
+__all__ = ["activation_comparison", "activation_derivatives", "activation_histograms"]
 
 
 def _series(data: Any, name: str) -> dict[str, np.ndarray]:
@@ -23,44 +25,6 @@ def _series(data: Any, name: str) -> dict[str, np.ndarray]:
     if not items:
         raise ValueError(f"{name}: expected at least one series, got an empty mapping")
     return {str(label): one_series(v, f"{name}[{label!r}]") for label, v in items.items()}
-
-
-def layer_profile(
-    measured: Mapping[str, Any] | Any,
-    theory: Mapping[str, Any] | None = None,
-    *,
-    ylabel: str,
-    log: bool = True,
-    start: int = 0,
-    xlabel: str = "layer $l$",
-    ax: plt.Axes | None = None,
-) -> tuple[plt.Figure, plt.Axes]:
-    """Per-layer values: measured series as points, theory series as lines (same colour for the same label).
-
-    ``measured`` / ``theory``: ``{label: values}`` with one value per layer (or one array); entry i
-    is drawn at layer ``start + i``. A theory label not among the measured ones gets its own
-    colour (e.g. a bound). ``log``: log-scale y (norms, ratios). Non-positive values are skipped
-    on a log scale. Returns ``(fig, ax)``.
-    """
-    meas = _series(measured, "measured")
-    theo = _series(theory, "theory") if theory is not None else {}
-    if isinstance(start, bool) or not isinstance(start, int):
-        raise TypeError(f"start: expected an int (the layer index of entry 0), got {type(start).__name__}")
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 4))
-    colours = {label: f"C{i}" for i, label in enumerate(meas)}
-    for label, y in theo.items():
-        colour = colours.setdefault(label, f"C{len(colours)}")
-        ax.plot(start + np.arange(y.size), y, "-", color=colour, lw=1.5, label=f"{label} (theory)")
-    for label, y in meas.items():
-        x = start + np.arange(y.size)
-        keep = np.isfinite(y) & ((y > 0) if log else True)
-        ax.plot(x[keep], y[keep], "o", ms=4, color=colours[label], label=f"{label} (measured)")
-    if log:
-        ax.set_yscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.legend(fontsize=8)
-    return fig, ax
 
 
 def activation_derivatives(
@@ -131,7 +95,16 @@ def activation_histograms(
     for l in layers:
         if isinstance(l, bool) or not isinstance(l, (int, np.integer)) or not -n <= l < n:
             raise ValueError(f"layers: {l!r} is not a layer index in 0 ... {n - 1}")
-        arrays.append(np.asarray(hs[l], dtype=np.float64).ravel())
+        a = np.asarray(hs[l], dtype=np.float64).ravel()
+        if a.size == 0:
+            raise ValueError(f"hs: layer {l} has no entries; nothing to histogram")
+        if not np.all(np.isfinite(a)):
+            bad = int(np.sum(~np.isfinite(a)))
+            raise ValueError(
+                f"hs: layer {l} has {bad} non-finite (NaN/Inf) entries of {a.size}; a histogram needs finite values "
+                f"(gc.stats.find_nonfinite(model, x) says where they start), or pick earlier layers"
+            )
+        arrays.append(a)
     if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
         raise ValueError(f"bins: expected a positive int, got {bins!r}")
     if range is None:
