@@ -2,9 +2,10 @@
 
 Every entry is a JAX-differentiable elementwise function from ``jax.nn`` / ``jax.numpy``.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -44,7 +45,9 @@ def get_activation(activation: str | Activation) -> Activation:
             return ACTIVATIONS[activation]
         except KeyError:
             names = ", ".join(repr(n) for n in ACTIVATIONS)
-            raise ValueError(f"activation: unknown name {activation!r}; expected one of {names} or a callable") from None
+            raise ValueError(
+                f"activation: unknown name {activation!r}; expected one of {names} or a callable"
+            ) from None
     raise TypeError(f"activation: expected a name (str) or a callable, got {type(activation).__name__}")
 
 

@@ -1,4 +1,5 @@
 """The engine against independent references: jacfwd/jacrev, finite differences, closed forms."""
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -25,9 +26,7 @@ def small_sequence_model(key=KEY):
 def unstack(model: gc.Stacked):
     """The same layers as a Python list (an independent way to run a stacked model)."""
     depth = jax.tree_util.tree_leaves(model.params)[0].shape[0]
-    return [
-        (lambda h, p=jax.tree_util.tree_map(lambda a: a[i], model.params): model.f(p, h)) for i in range(depth)
-    ]
+    return [(lambda h, p=jax.tree_util.tree_map(lambda a: a[i], model.params): model.f(p, h)) for i in range(depth)]  # noqa: B008 (binds layer i)
 
 
 def layer_jacobians(layers, x):
@@ -35,7 +34,7 @@ def layer_jacobians(layers, x):
     hs, jacs = [x], []
     for layer in layers:
         h = hs[-1]
-        jacs.append(jax.jacfwd(lambda v: layer(v.reshape(h.shape)).reshape(-1))(h.reshape(-1)))
+        jacs.append(jax.jacfwd(lambda v: layer(v.reshape(h.shape)).reshape(-1))(h.reshape(-1)))  # noqa: B023 (called at once)
         hs.append(layer(h))
     return hs, jacs
 
@@ -187,7 +186,9 @@ def test_exact_spectrum_equals_svd_of_jacfwd():
     layers = small_sequence_model()
     x = jax.random.normal(KEY, (5,))
     jac = jax.jacfwd(lambda v: gc.forward(layers, v)[-1])(x)
-    np.testing.assert_allclose(gc.jacobian_spectrum(layers, x), np.linalg.svd(np.asarray(jac), compute_uv=False), rtol=1e-5)
+    np.testing.assert_allclose(
+        gc.jacobian_spectrum(layers, x), np.linalg.svd(np.asarray(jac), compute_uv=False), rtol=1e-5
+    )
 
 
 def test_lanczos_estimates_extreme_singular_values():

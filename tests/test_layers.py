@@ -1,4 +1,5 @@
 """gradcourse.layers against direct NumPy computations, jax.jacfwd and finite differences."""
+
 from __future__ import annotations
 
 import jax
@@ -104,7 +105,10 @@ def test_norm_jacobian_matches_finite_differences(kind):
         d = 1e-6
         fd = np.stack(
             [
-                (np.asarray(fn(x + d * e.reshape(4, 3), eps=1e-3)) - np.asarray(fn(x - d * e.reshape(4, 3), eps=1e-3))).reshape(-1)
+                (
+                    np.asarray(fn(x + d * e.reshape(4, 3), eps=1e-3))
+                    - np.asarray(fn(x - d * e.reshape(4, 3), eps=1e-3))
+                ).reshape(-1)
                 / (2 * d)
                 for e in np.eye(12)
             ],
@@ -196,7 +200,7 @@ def test_residual_scales_and_jacobian():
     for scale, s in [(1.0, 1.0), (0.3, 0.3), ("1/sqrt(L)", 0.5)]:
         g = L.residual(f, scale, depth=4)
         np.testing.assert_allclose(g(p, h), h + s * f(p, h), rtol=1e-6)
-        J = jax.jacfwd(lambda v: g(p, v))(h)
+        J = jax.jacfwd(lambda v: g(p, v))(h)  # noqa: B023 (called at once)
         np.testing.assert_allclose(J, np.eye(5) + s * jax.jacfwd(lambda v: f(p, v))(h), rtol=1e-5, atol=1e-6)
 
 

@@ -1,4 +1,5 @@
 """gc.stats against direct NumPy computations on small hand-built inputs."""
+
 from __future__ import annotations
 
 import jax
@@ -28,7 +29,10 @@ def normal(*shape, scale=1.0):
 
 def mlp(depth, width, activation, sigma_w2=1.0, sigma_b2=0.0):
     """Same model as gc.mlp (W ~ N(0, σ_w²/width), b ~ N(0, σ_b²)), initialised with NumPy to keep the tests fast."""
-    params = {"W": normal(depth, width, width, scale=np.sqrt(sigma_w2 / width)), "b": normal(depth, width, scale=np.sqrt(sigma_b2))}
+    params = {
+        "W": normal(depth, width, width, scale=np.sqrt(sigma_w2 / width)),
+        "b": normal(depth, width, scale=np.sqrt(sigma_b2)),
+    }
     return gc.Stacked(gc.dense_layer(activation), params)
 
 

@@ -1,4 +1,5 @@
 """gc.train.fit against independent computations: jax.grad at the recorded params, hand-made ratios."""
+
 from __future__ import annotations
 
 import jax
@@ -38,7 +39,7 @@ def stacked_problem(depth=3, width=5):
     def loss_fn(p, batch):  # a Python loop over depth: compiles faster than lax.scan at this size
         h, yb = batch
         for l in range(depth):
-            h = f(jax.tree.map(lambda a: a[l], p["blocks"]), h)
+            h = f(jax.tree.map(lambda a: a[l], p["blocks"]), h)  # noqa: B023 (called at once)
         return jnp.mean((h @ p["head"] - yb) ** 2)
 
     return loss_fn, params, (x, y)
@@ -76,10 +77,12 @@ def test_recorded_norms_match_jax_grad_at_recorded_params():
         dW = new["blocks"]["W"] - p["blocks"]["W"]
         np.testing.assert_allclose(h.update_ratios["blocks/W"][t], rows(dW) / rows(p["blocks"]["W"]), rtol=1e-3)
         dh = new["head"] - p["head"]
-        np.testing.assert_allclose(h.update_ratios["head"][t], jnp.linalg.norm(dh) / jnp.linalg.norm(p["head"]), rtol=1e-3)
+        np.testing.assert_allclose(
+            h.update_ratios["head"][t], jnp.linalg.norm(dh) / jnp.linalg.norm(p["head"]), rtol=1e-3
+        )
         np.testing.assert_allclose(h.update_norm[t], optax.tree.norm(jax.tree.map(jnp.subtract, new, p)), rtol=1e-3)
         p = new
-    for a, b in zip(jax.tree.leaves(h.params), jax.tree.leaves(p)):
+    for a, b in zip(jax.tree.leaves(h.params), jax.tree.leaves(p), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
@@ -89,7 +92,9 @@ def test_sgd_first_step_by_hand():
     h = gc.train.fit(linear_loss, p, optax.sgd(0.05), (x, y), 1, progress=False)
     g = jax.grad(linear_loss)(p, (x, y))
     np.testing.assert_allclose(h.params["W"], p["W"] - 0.05 * g["W"], rtol=1e-6)
-    np.testing.assert_allclose(h.update_ratios["W"][0], 0.05 * jnp.linalg.norm(g["W"]) / jnp.linalg.norm(p["W"]), rtol=1e-5)
+    np.testing.assert_allclose(
+        h.update_ratios["W"][0], 0.05 * jnp.linalg.norm(g["W"]) / jnp.linalg.norm(p["W"]), rtol=1e-5
+    )
     np.testing.assert_allclose(h.update_norm[0], 0.05 * h.grad_norm[0], rtol=1e-5)
 
 
@@ -107,11 +112,27 @@ def test_stacked_true_and_matrix():
     np.testing.assert_array_equal(ratios[5], h.update_ratios["blocks/b"][:, 1])
     # stacked=True: every leaf has the depth axis
     W = {"W": jnp.ones((3, 2, 2)), "b": jnp.ones((3, 2))}
-    h2 = gc.train.fit(lambda p, b: jnp.sum(p["W"] ** 2) + jnp.sum(p["b"] ** 2), W, optax.sgd(0.1), jnp.zeros(1), 2, stacked=True, progress=False)
+    h2 = gc.train.fit(
+        lambda p, b: jnp.sum(p["W"] ** 2) + jnp.sum(p["b"] ** 2),
+        W,
+        optax.sgd(0.1),
+        jnp.zeros(1),
+        2,
+        stacked=True,
+        progress=False,
+    )
     assert h2.grad_norms["W"].shape == (2, 3)
     np.testing.assert_allclose(h2.grad_norms["W"][0], 2 * np.sqrt(4.0), rtol=1e-6)  # ∂/∂W Σ W² = 2W, ‖2·1_{2×2}‖ = 4
     # a prefix matching two top-level leaves
-    h3 = gc.train.fit(lambda p, b: jnp.sum(p["W"] ** 2) + jnp.sum(p["b"] ** 2), W, optax.sgd(0.1), jnp.zeros(1), 2, stacked=("W", "b"), progress=False)
+    h3 = gc.train.fit(
+        lambda p, b: jnp.sum(p["W"] ** 2) + jnp.sum(p["b"] ** 2),
+        W,
+        optax.sgd(0.1),
+        jnp.zeros(1),
+        2,
+        stacked=("W", "b"),
+        progress=False,
+    )
     assert h3.grad_norms["b"].shape == (2, 3)
     with pytest.raises(ValueError, match="kind"):
         h.matrix("weights")
@@ -164,7 +185,9 @@ def test_global_norm_clipping_caps_the_update():
     loss_fn, params, batch = stacked_problem()
     big = jax.tree.map(lambda a: 30 * a, params)  # large gradients
     h0 = gc.train.fit(loss_fn, big, optax.sgd(1.0), batch, 3, progress=False)
-    h1 = gc.train.fit(loss_fn, big, optax.chain(optax.clip_by_global_norm(0.01), optax.sgd(1.0)), batch, 3, progress=False)
+    h1 = gc.train.fit(
+        loss_fn, big, optax.chain(optax.clip_by_global_norm(0.01), optax.sgd(1.0)), batch, 3, progress=False
+    )
     np.testing.assert_allclose(h0.update_norm, h0.grad_norm, rtol=1e-5)  # sgd(1): update = -g
     assert np.all(h1.grad_norm > 0.01)
     np.testing.assert_allclose(h1.update_norm, 0.01, rtol=1e-4)  # raw grads recorded, clipped update applied
@@ -228,8 +251,14 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="stacked: prefix 'blocks' matches no parameter"):
         gc.train.fit(linear_loss, p, optax.sgd(0.1), batch, 3, stacked=("blocks",))
     with pytest.raises(ValueError, match="different depths"):
-        gc.train.fit(lambda q, b: jnp.sum(q["W"]) + jnp.sum(q["b"]), {"W": jnp.ones((3, 2)), "b": jnp.ones((4,))},
-                     optax.sgd(0.1), batch, 3, stacked=True)
+        gc.train.fit(
+            lambda q, b: jnp.sum(q["W"]) + jnp.sum(q["b"]),
+            {"W": jnp.ones((3, 2)), "b": jnp.ones((4,))},
+            optax.sgd(0.1),
+            batch,
+            3,
+            stacked=True,
+        )
     with pytest.raises(ValueError, match="scalar"):
         gc.train.fit(linear_loss, p, optax.sgd(0.1), batch, 3, stacked=("b",))
     with pytest.raises(TypeError, match="stacked"):
@@ -284,7 +313,9 @@ def test_an_interrupted_or_failing_run_keeps_its_completed_steps(error):
 def test_a_batch_of_the_wrong_shape_names_the_step_and_the_leaf():
     params, (X, Y), loss = _linear_problem()
     batches = [(X, Y)] * 5 + [(X[:, :2], Y)]
-    with pytest.raises(ValueError, match=r"data: the batch of step 5 does not fit the model: leaf '0' has shape \(16, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"data: the batch of step 5 does not fit the model: leaf '0' has shape \(16, 2\)"
+    ):
         gc.train.fit(loss, params, optax.sgd(0.1), iter(batches), steps=6, progress=False)
 
 
