@@ -81,3 +81,20 @@ def test_q4_reference_is_the_fuss_catalan_moment():
         assert gc.rmt.fuss_catalan_moment(L, 2) == ex.q4.reference(L)
 
 
+
+
+def test_q5_reference_makes_a_measured_layer_hit_the_target():
+    """Scale W by the reference on a random batch: Var[h W] equals the target (up to float32)."""
+    kh, kw = jax.random.split(jax.random.PRNGKey(2))
+    h, W = jax.random.normal(kh, (512, 64)), 3.0 * jax.random.normal(kw, (64, 64))
+    var_z = float(jnp.var(h @ W))
+    assert float(jnp.var(h @ (ex.q5.reference(var_z, 0.5) * W))) == pytest.approx(0.5, rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    "answer, phrase",
+    [(lambda v, t: t / v, "square root"), (lambda v, t: math.sqrt(v / t), "Inverted"),
+     (lambda v, t: 1 / math.sqrt(v), "target 1")],
+)
+def test_q5_mistakes(answer, phrase):
+    assert phrase in body(ex.q5.check(answer))

@@ -1,6 +1,7 @@
 """Exercises for notebook 04, initialisation.
 
-q1 the backward gain of He init, q2 He's rule for any activation, q3 ReLU's q*, q4 Fuss–Catalan moments.
+q1 the backward gain of He init, q2 He's rule for any activation, q3 ReLU's q*, q4 Fuss–Catalan moments,
+q5 one LSUV rescaling step.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 
 from ._core import FunctionExercise, Sheet
 
-__all__ = ["q1", "q2", "q3", "q4", "sheet"]
+__all__ = ["q1", "q2", "q3", "q4", "q5", "sheet"]
 
 _FANS = [(64, 64), (100, 10), (10, 300), (784, 256)]
 
@@ -190,4 +191,39 @@ q4 = FunctionExercise(
     ),
 )
 
-sheet = Sheet("Notebook 04: initialisation", q1, q2, q3, q4)
+# ------------------------------------------------------------------------------------------ q5
+
+
+def _lsuv_scale(var_z: float, target: float) -> float:
+    """z = h W is linear in W: scaling W by a scales Var[z] by a², so a = √(target / Var[z])."""
+    return math.sqrt(target / var_z)
+
+
+q5 = FunctionExercise(
+    name="q5",
+    prompt=(
+        "One LSUV step (§7): on a batch, layer l's pre-activations z_l = h_(l-1) W_l have variance `var_z`. Write "
+        "`lsuv_scale(var_z, target)`: the number to multiply W_l by so that Var[z_l] becomes `target` on that batch "
+        "(no bias)."
+    ),
+    cases=[(4.0, 1.0), (0.01, 1.0), (2.5, 0.5), (1e-4, 2.0)],
+    mistakes=[
+        (lambda v, t: t / v, "That rescales the *variance* by the factor you want; W multiplies z, so Var[z] "
+                             "changes by the square of W's factor: take the square root."),
+        (lambda v, t: math.sqrt(v / t), "Inverted: a layer whose variance is too large needs W made smaller."),
+        (lambda v, t: 1 / math.sqrt(v), "Right only for target 1: aim at `target`, i.e. √(target / var_z)."),
+    ],
+    signature="lsuv_scale(var_z, target)",
+    template="def lsuv_scale(var_z, target):\n    ...  # return the factor for W_l",
+    hints=[
+        "z = h W is linear in W. If W becomes a·W, what happens to Var[z]?",
+        "Var[a z] = a² Var[z]; solve a² var_z = target.",
+    ],
+    reference=_lsuv_scale,
+    explanation=(
+        "a = √(target / Var[z]). With no bias one step is exact on the batch; with biases or normalisation after the "
+        "layer LSUV repeats the step until the variance is within a tolerance (gc.experiments.lsuv)."
+    ),
+)
+
+sheet = Sheet("Notebook 04: initialisation", q1, q2, q3, q4, q5)
