@@ -14,23 +14,15 @@ from typing import Any
 
 import numpy as np
 
+from ._checks import numeric_array
+
 __all__ = ["cost_plot", "finite_difference_plot"]
-
-
-def _array(values: Any, name: str) -> np.ndarray:
-    try:
-        arr = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name}: expected a 1-D array of numbers, got {type(values).__name__}") from None
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"{name}: expected a non-empty 1-D array, got shape {arr.shape}")
-    return arr
 
 
 def _series(series: Any, name: str, n: int) -> dict[str, np.ndarray]:
     if not isinstance(series, Mapping) or not series:
         raise TypeError(f"{name}: expected a non-empty dict label -> array")
-    out = {k: _array(v, f"{name}[{k!r}]") for k, v in series.items()}
+    out = {k: numeric_array(v, f"{name}[{k!r}]") for k, v in series.items()}
     for k, v in out.items():
         if v.shape != (n,):
             raise ValueError(f"{name}[{k!r}]: expected shape ({n},) like the x values, got {v.shape}")
@@ -53,10 +45,10 @@ def finite_difference_plot(eps: Any, errors: Mapping[str, Any], rounding: Mappin
     left out); ``rounding``: the same names -> u|f|/ε, shape (n,), dotted in the series' colour;
     ``truncation``: ε²|f'''|/6, shape (n,), a black line. Returns ``(fig, ax)``.
     """
-    eps = _array(eps, "eps")
+    eps = numeric_array(eps, "eps")
     errors = _series(errors, "errors", eps.size)
     rounding = _series(rounding, "rounding", eps.size)
-    truncation = _array(truncation, "truncation")
+    truncation = numeric_array(truncation, "truncation")
     if set(rounding) != set(errors):
         raise ValueError(f"rounding: expected the same float types as errors {sorted(errors)}, got {sorted(rounding)}")
     fig, ax = _axes(ax, (6, 4))
@@ -80,7 +72,7 @@ def cost_plot(x: Any, measured: Mapping[str, Any], theory: Mapping[str, Any], *,
     ``theory_labels``: legend text per label for the lines (default ``"theory, <label>"``).
     Returns ``(fig, ax)``.
     """
-    x = _array(x, "x")
+    x = numeric_array(x, "x")
     measured = _series(measured, "measured", x.size)
     theory = _series(theory, "theory", x.size)
     if set(theory) != set(measured):

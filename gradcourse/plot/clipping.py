@@ -17,19 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from ._checks import numeric_array
 from .training import history_heatmap
 
 __all__ = ["cliff_plot", "influence_plot", "seed_runs_plot", "shared_heatmaps"]
-
-
-def _array(values: Any, name: str, ndim: int) -> np.ndarray:
-    try:
-        arr = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name}: expected an array of numbers, got {type(values).__name__}") from None
-    if arr.ndim != ndim or arr.size == 0:
-        raise ValueError(f"{name}: expected a non-empty {ndim}-D array, got shape {arr.shape}")
-    return arr
 
 
 def _subplots(ncols: int, width: float, height: float = 3.6):
@@ -45,7 +36,7 @@ def cliff_plot(w: Any, loss: Any, grad: Any, w_cliff: float, *, zoom: float = 0.
     ``w``, ``loss``, ``grad``: shape (n,). Returns ``(fig, axes)``; the twin gradient axes are
     ``axes[i].right`` for restyling.
     """
-    w, loss, grad = _array(w, "w", 1), _array(loss, "loss", 1), _array(grad, "grad", 1)
+    w, loss, grad = numeric_array(w, "w"), numeric_array(loss, "loss"), numeric_array(grad, "grad")
     if not (w.shape == loss.shape == grad.shape):
         raise ValueError(f"w, loss, grad: expected equal shapes, got {w.shape}, {loss.shape}, {grad.shape}")
     import matplotlib.pyplot as plt
@@ -68,7 +59,7 @@ def cliff_plot(w: Any, loss: Any, grad: Any, w_cliff: float, *, zoom: float = 0.
 def _runs(runs: Mapping[str, Any], name: str, ndim: int) -> dict[str, np.ndarray]:
     if not isinstance(runs, Mapping) or not runs:
         raise TypeError(f"{name}: expected a non-empty dict method name -> array")
-    return {k: _array(v, f"{name}[{k!r}]", ndim) for k, v in runs.items()}
+    return {k: numeric_array(v, f"{name}[{k!r}]", ndim=ndim) for k, v in runs.items()}
 
 
 def seed_runs_plot(curves: Mapping[str, Any], finals: Mapping[str, Any], *, curve_label: str = "training loss",
@@ -111,7 +102,7 @@ def influence_plot(example_norms: Any, outlier: int, example_clip: float, shifts
     Right: for each method, the relative shift ‖u(corrupted) − u(clean)‖ / ‖u(clean)‖ of the update
     in every seed (``shifts``: method -> (n_seeds,)), log scale. Returns ``(fig, axes)``.
     """
-    norms = _array(example_norms, "example_norms", 1)
+    norms = numeric_array(example_norms, "example_norms")
     shifts = _runs(shifts, "shifts", 1)
     if not 0 <= int(outlier) < norms.size:
         raise ValueError(f"outlier: expected an example index in [0, {norms.size}), got {outlier}")

@@ -17,18 +17,14 @@ from typing import Any
 
 import numpy as np
 
+from ._checks import numeric_array
+
 __all__ = ["depth_profile", "log_norm_walk_plot", "weight_vs_signal_plot"]
 
 
 def _series(values: Any, name: str) -> np.ndarray:
     """``values`` as a 1-D float64 NumPy array, or a ValueError / TypeError naming ``name``."""
-    try:
-        arr = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name}: expected a 1-D array of numbers, got {type(values).__name__}") from None
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"{name}: expected a non-empty 1-D array (one value per layer), got shape {arr.shape}")
-    return arr
+    return numeric_array(values, name, what=" (one value per layer)")
 
 
 def _layers(layers: Any, n: int, name: str, start: int = 0) -> np.ndarray:
