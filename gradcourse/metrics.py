@@ -12,7 +12,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from .norms import natural_key, natural_tree_order, path_label
+from .norms import leaf_label, natural_key, natural_tree_order
 
 __all__ = ["array_leaves", "natural_key", "step_metrics"]
 
@@ -27,11 +27,6 @@ def _is_param(leaf: Any) -> bool:
         return False
 
 
-def _label(path: Any) -> str:
-    label = path_label(path) or "<root>"
-    return label[: -len("/value")] if label.endswith("/value") else label  # Flax NNX Variable leaves
-
-
 def array_leaves(tree: Any) -> dict[str, jax.Array]:
     """label -> leaf for every floating-point array leaf of ``tree``, in natural tree order (``natural_tree_order``).
 
@@ -39,7 +34,7 @@ def array_leaves(tree: Any) -> dict[str, jax.Array]:
     NNX ``.../value`` suffix is dropped (``layers/0/kernel``).
     """
     items = [(p, leaf) for p, leaf in jax.tree_util.tree_leaves_with_path(tree) if _is_param(leaf)]
-    return {_label(items[i][0]): items[i][1] for i in natural_tree_order([p for p, _ in items])}
+    return {leaf_label(items[i][0]): items[i][1] for i in natural_tree_order([p for p, _ in items])}
 
 
 def _prefixes(stacked: Any, labels: list[str]) -> tuple[str, ...] | None:

@@ -105,7 +105,7 @@ def natural_tree_order(paths: Sequence[Sequence[Any]]) -> list[int]:
     return sorted(range(len(paths)), key=keys.__getitem__)
 
 
-def _leaf_label(path: Sequence[Any], sep: str) -> str:
+def leaf_label(path: Sequence[Any], sep: str = "/") -> str:
     """``path_label``, without the trailing ``value`` of a Flax NNX ``Variable`` leaf (``layers/0/kernel``)."""
     if path and isinstance(path[-1], GetAttrKey) and path[-1].name == "value":
         path = path[:-1]
@@ -136,7 +136,7 @@ def layer_norms(tree: Any, *, stacked: bool = False, sep: str = "/") -> dict[str
         raise TypeError(f"stacked: expected True or False, got {type(stacked).__name__}")
     leaves = jax.tree_util.tree_leaves_with_path(tree)
     leaves = [(p, leaf) for p, leaf in leaves if _is_array(leaf)]
-    items = [(_leaf_label(leaves[i][0], sep), leaves[i][1]) for i in natural_tree_order([p for p, _ in leaves])]
+    items = [(leaf_label(leaves[i][0], sep), leaves[i][1]) for i in natural_tree_order([p for p, _ in leaves])]
     if not items:
         raise ValueError("tree: expected a pytree with at least one array leaf, found none")
     if not stacked:

@@ -30,7 +30,7 @@ import numpy as np
 import optax
 
 from .metrics import step_metrics  # noqa: F401  (public here too: gc.train.step_metrics, for your own loop)
-from .norms import path_label
+from .norms import leaf_label
 from .validate import scalar_loss, stacked_depth
 
 __all__ = ["History", "fit", "Runs", "fit_many"]
@@ -110,13 +110,8 @@ def _check_steps(steps: Any) -> int:
     return int(steps)
 
 
-def _label(path: Any) -> str:
-    label = path_label(path) or "<root>"
-    return label[: -len("/value")] if label.endswith("/value") else label  # Flax NNX Variable leaves
-
-
 def _leaves(params: Any) -> list[tuple[str, Any]]:
-    items = [(_label(p), leaf) for p, leaf in jax.tree_util.tree_leaves_with_path(params)]
+    items = [(leaf_label(p), leaf) for p, leaf in jax.tree_util.tree_leaves_with_path(params)]
     if not items:
         raise ValueError("params: expected a pytree with at least one array leaf, found none")
     for label, leaf in items:
@@ -356,12 +351,12 @@ def _check_batch(inner: Callable, params: Any, state: Any, batch: Any, first: An
     try:
         jax.eval_shape(lambda p, s, b: inner(p, s, b)[0], params, state, batch)
     except (TypeError, ValueError) as e:
-        was = dict((_label(p), x) for p, x in jax.tree_util.tree_leaves_with_path(first))
-        now = jax.tree_util.tree_leaves_with_path(batch)
+        was = {leaf_label(p): x for p, x in jax.tree_util.tree_leaves_with_path(first)}
+        now = {leaf_label(p): x for p, x in jax.tree_util.tree_leaves_with_path(batch)}
         diff = [
-            f"leaf {_label(p)!r} has shape {tuple(np.shape(x))} (the first batch's: {tuple(np.shape(was[_label(p)]))})"
-            for p, x in now
-            if _label(p) in was and np.shape(x) != np.shape(was[_label(p)])
+            f"leaf {k!r} has shape {np.shape(x)} (the first batch's: {np.shape(was[k])})"
+            for k, x in now.items()
+            if k in was and np.shape(x) != np.shape(was[k])
         ]
         detail = diff[0] if diff else "its structure differs from the first batch's"
         first_line = (str(e).splitlines() or [type(e).__name__])[0]
