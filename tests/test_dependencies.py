@@ -89,9 +89,8 @@ def _undeclared(found: dict[str, set[str]], allowed: set[str]) -> list[str]:
 def test_package_and_notebooks_import_only_runtime_dependencies():
     runtime, _ = _declared()
     bad = _undeclared(_imports(["gradcourse"], notebooks=True), runtime)
-    assert not bad, "add these to [project].dependencies in pyproject.toml (and pin in binder/requirements.txt):\n  " + (
-        "\n  ".join(bad)
-    )
+    fix = "add these to [project].dependencies in pyproject.toml (and pin in binder/requirements.txt)"
+    assert not bad, fix + ":\n  " + "\n  ".join(bad)
 
 
 def test_tests_scripts_and_benchmarks_import_only_declared_dependencies():
