@@ -350,7 +350,13 @@ def test_norms_do_not_underflow_or_overflow():
 
 
 def _lanczos_vs_svd(layers, x, J, **kw):
-    ref = np.linalg.svd(np.asarray(J, np.float64), compute_uv=False)
+    """J: the Jacobian, or a tuple (U, V) with J = U @ V (its singular values from the small factors)."""
+    if isinstance(J, tuple):  # nonzero singular values of U V = those of R_U R_Vᵀ (U = Q_U R_U, Vᵀ = Q_V R_V)
+        r_u = np.linalg.qr(np.asarray(J[0], np.float64))[1]
+        r_v = np.linalg.qr(np.asarray(J[1], np.float64).T)[1]
+        ref = np.linalg.svd(r_u @ r_v.T, compute_uv=False)
+    else:
+        ref = np.linalg.svd(np.asarray(J, np.float64), compute_uv=False)
     got = np.asarray(gc.jacobian_spectrum(layers, x, method="lanczos", **kw))
     rank = int(np.sum(ref > ref[0] * 1e-3))
     assert len(got) <= rank  # never more values than the rank
@@ -369,11 +375,12 @@ def test_lanczos_spectrum_low_rank_matches_dense_svd(x64):
         x = jnp.ones(5000, dt)
         got = _lanczos_vs_svd([lambda h: h @ W1], x, W1.T)  # wide input, narrow output 5000 -> 10
         assert len(got) == 10
-        _lanczos_vs_svd([lambda h: h @ W1, lambda h: h @ W2], x, (W1 @ W2).T)  # bottleneck 5000 -> 10 -> 5000
+        _lanczos_vs_svd([lambda h: h @ W1, lambda h: h @ W2], x, (W2.T, W1.T))  # bottleneck 5000 -> 10 -> 5000
         A = jax.random.normal(k1, (20, 7), dt)
         B = jax.random.normal(k2, (7, 20), dt)
         _lanczos_vs_svd([lambda h: h @ A], jnp.ones(20, dt), A.T, num_iters=20)  # 20 -> 7, k = 20
         _lanczos_vs_svd([lambda h: h @ A @ B], jnp.ones(20, dt), (A @ B).T, num_iters=20)  # rank 7 of 20
+        _lanczos_vs_svd([lambda h: h @ A @ B], jnp.ones(20, dt), (B.T, A.T), num_iters=20)  # the factor route agrees
 
 
 def test_mlp_rejects_non_finite_variances_and_accepts_numpy_and_jax_scalars():
