@@ -274,9 +274,9 @@ def bench_train_overhead(repeats: int) -> list[Row]:
 
     Target: recording costs ≤ 10 % of steps/s. Returns [] when ``gradcourse.train`` (or its ``fit``)
     is missing. ``fit`` builds and compiles its step afresh on every call, so its steady-state
-    time per step is taken from two run lengths in the same round, (T(n1 + n) − T(n1)) / n, which
-    cancels that fixed cost (the wall times also minus the compile time that ``jax.monitoring``
-    reports for each call); the fixed cost is T(n1) − n1 × (time per step). The bare loop builds
+    time per step is read from the clock stamps its callback takes as each compiled chunk's metrics
+    arrive (after the first 20 steps, to the last), which leaves compilation out; the fixed cost is
+    the call's time minus its steps at that rate. The bare loop builds
     a fresh jitted step each run too: its first step (compile) and the n − 1 after it are timed
     separately. Both train on one fixed batch (full-batch training, fit's ``data=batch`` form).
     """
@@ -327,28 +327,23 @@ def bench_train_overhead(repeats: int) -> list[Row]:
         rest = since(t1)
         return T(rest.wall / (n - 1), rest.cpu / (n - 1)), first
 
-    compiling = [0.0]  # wall seconds JAX reports spending in tracing, lowering and compiling
-
-    def on_event(name: str, secs: float, **_: Any) -> None:
-        if name.startswith("/jax/core/compile/"):
-            compiling[0] += secs
-
-    jax.monitoring.register_event_duration_secs_listener(on_event)  # stays registered: harmless
-
-    def fit_call(steps: int, record: bool) -> tuple[T, float]:
-        c0 = compiling[0]
-        t = timed(lambda: fit(loss_fn, params, opt, data, steps, stacked=("blocks",), progress=False,
-                              record=record).params)
-        return t, compiling[0] - c0
-
     def fitted(record: bool) -> tuple[T, T]:
-        """fit's (time per step, fixed cost per call) from a short and a long run. The wall time per
-        step also leaves out the compile time JAX reports (jax.monitoring), whose variance under
-        load would otherwise swamp the difference; the CPU time per step is the plain difference."""
-        short, c_short = fit_call(n1, record)
-        long, c_long = fit_call(n1 + n, record)
-        per = T(((long.wall - c_long) - (short.wall - c_short)) / n, (long.cpu - short.cpu) / n)
-        return per, T(short.wall - n1 * per.wall, short.cpu - n1 * per.cpu)
+        """fit's (time per step, fixed cost per call). The time per step is read inside one call: fit's
+        callback (every 10 steps, i.e. once per compiled chunk) stamps the clocks as each chunk's metrics
+        reach the host, and the steady state is the time between the stamp after the first 20 steps and
+        the last stamp, divided by the steps in between -- compilation and the first chunks are outside
+        it, so neither compile time nor its variance under load enters the ratio. The fixed cost is the
+        call's total time minus n1 + n steps at that rate."""
+        stamps: list[tuple[int, T]] = []
+
+        def on_chunk(step: int, metrics: dict[str, Any]) -> None:
+            stamps.append((step, now()))
+
+        t = timed(lambda: fit(loss_fn, params, opt, data, n1 + n, stacked=("blocks",), progress=False,
+                              record=record, callback=on_chunk, callback_every=10).params)
+        (s0, a), (s1, b) = next(x for x in stamps if x[0] >= 2 * n1 - 1), stamps[-1]
+        per = T((b.wall - a.wall) / (s1 - s0), (b.cpu - a.cpu) / (s1 - s0))
+        return per, T(t.wall - (n1 + n) * per.wall, t.cpu - (n1 + n) * per.cpu)
 
     order = [("bare", bare), ("rec", lambda: fitted(True)), ("norec", lambda: fitted(False))]
     runs: dict[str, list[tuple[T, T]]] = {name: [] for name, _ in order}
