@@ -6,17 +6,10 @@ import matplotlib
 matplotlib.use("Agg")
 
 import jax
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
 import gradcourse as gc
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
 
 
 def test_activation_derivatives_draws_the_given_curves():

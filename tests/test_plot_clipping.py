@@ -4,18 +4,11 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import gradcourse as gc  # noqa: E402
 from gradcourse.train import History  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
 
 
 def test_cliff_plot_draws_the_loss_and_the_gradient_magnitude_and_zooms_on_the_wall():

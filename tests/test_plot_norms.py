@@ -11,12 +11,6 @@ import pytest  # noqa: E402
 import gradcourse as gc  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
-
-
 def test_depth_profile_points_and_theory_line():
     norms = 0.9 ** np.arange(11)[::-1]
     fig, ax = gc.plot.depth_profile(norms, 1.01 * norms, label="σ_w = 0.9")

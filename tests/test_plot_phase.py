@@ -12,12 +12,6 @@ import pytest
 import gradcourse as gc
 
 
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
-
-
 def test_phase_diagram_draws_theory_line_points_and_mark():
     sw = np.array([0.8, 1.5, 3.0])
     sb = np.array([0.05, 0.2, 0.4])

@@ -5,17 +5,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
 import gradcourse as gc
 
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
 
 def test_spectrum_histogram_points_and_theory():
     rng = np.random.default_rng(0)

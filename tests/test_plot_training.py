@@ -12,12 +12,6 @@ import gradcourse as gc  # noqa: E402
 from gradcourse.train import History  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
-
-
 def make_history(n=6, depth=3, stopped_at=None):
     rng = np.random.default_rng(0)
     return History(
