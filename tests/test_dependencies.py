@@ -16,15 +16,16 @@ from __future__ import annotations
 import ast
 import json
 import sys
-import tomllib
 from importlib import metadata
 from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from test_binder import _pyproject
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-LOCAL = {"gradcourse", "conftest", "exercise_helpers", "sharding_worker", "run"}
+LOCAL_FOLDERS = ["tests", "scripts", "benchmarks"]  # their modules import one another by file name
+LOCAL = {"gradcourse"} | {p.stem for folder in LOCAL_FOLDERS for p in (REPO_ROOT / folder).glob("*.py")}
 # module -> (its distribution, the declared distribution that hard-requires it)
 COMES_WITH = {
     "jaxlib": ("jaxlib", "jax"),
@@ -34,8 +35,8 @@ COMES_WITH = {
 
 
 def _declared() -> tuple[set[str], set[str]]:
-    with open(REPO_ROOT / "pyproject.toml", "rb") as f:
-        project = tomllib.load(f)["project"]
+    """(runtime dependencies, runtime + test extra), canonical names."""
+    project = _pyproject()
     runtime = {canonicalize_name(Requirement(r).name) for r in project["dependencies"]}
     test = {canonicalize_name(Requirement(r).name) for r in project["optional-dependencies"]["test"]}
     return runtime, runtime | test
@@ -95,7 +96,7 @@ def test_package_and_notebooks_import_only_runtime_dependencies():
 
 def test_tests_scripts_and_benchmarks_import_only_declared_dependencies():
     _, everything = _declared()
-    bad = _undeclared(_imports(["tests", "scripts", "benchmarks"]), everything)
+    bad = _undeclared(_imports(LOCAL_FOLDERS), everything)
     assert not bad, "add these to the `test` extra in pyproject.toml:\n  " + "\n  ".join(bad)
 
 
