@@ -89,7 +89,9 @@ def test_norm_functions_validate_or_match_numpy(hs):
         assert _names_argument(e), str(e)
         return
     layers = hs if isinstance(hs, list) else list(np.asarray(hs))
-    want = [np.sqrt(np.sum(np.square(np.asarray(h, np.float64)))) for h in layers]
+    # reference in float64 from the values JAX holds (x64 off: a float64 input is float32 inside, so
+    # 3e-76 is 0 there), never from the caller's array
+    want = [np.sqrt(np.sum(np.square(np.asarray(jnp.asarray(h), np.float64)))) for h in layers]
     np.testing.assert_allclose(got, want, rtol=1e-4)
 
 
