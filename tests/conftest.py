@@ -162,8 +162,23 @@ class _ModuleProfile:
 _PROFILE: _ModuleProfile | None = None
 
 
+# The test processes compile with XLA's optimisations mostly off (``jax_disable_most_optimizations``: LLVM
+# at -O0, no expensive passes).  A unit test runs each of its small programs once or twice, so compiling is
+# most of its time: measured on tests/test_models_cnn.py + tests/test_core.py, 97 s -> 70 s.  XLA's HLO
+# passes (simplification, fusion) still run; what is switched off is the machine-code optimisation of the
+# fused kernels, and every tolerance in the suite holds with the flag on and off.  Only this process: the
+# notebooks' kernels (nbval, the browser test) are separate processes and compile as a learner's kernel
+# does, fully optimised.
+# GRADCOURSE_TEST_OPTIMIZE=1 compiles the tests fully optimised too.
+_OPTIMIZE = os.environ.get("GRADCOURSE_TEST_OPTIMIZE", "") == "1"
+
+
 def pytest_configure(config):
     global _PROFILE
+    if not _OPTIMIZE:
+        import jax
+
+        jax.config.update("jax_disable_most_optimizations", True)
     path = os.environ.get("GRADCOURSE_TEST_PROFILE")
     if path:
         worker = os.environ.get("PYTEST_XDIST_WORKER")

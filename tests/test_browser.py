@@ -127,6 +127,7 @@ class BrowserRun:
     unexecuted: list[int] = field(default_factory=list)
     explorers: list[Explorer] = field(default_factory=list)
     stderr_notes: list[str] = field(default_factory=list)
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase: open, run, check, explorers
 
     def problems(self) -> list[str]:
         out = list(self.errors)
@@ -197,25 +198,72 @@ def _move_control(cell_locator, control: str) -> str:
     return f"dropdown {current!r} -> {others[0]!r}"
 
 
-def run_in_lab(browser, lab, relpath: str, artifacts: Path) -> BrowserRun:
+class LabTab:
+    """One browser tab on the module's JupyterLab, reused for every notebook the module runs.
+
+    The first notebook is opened by loading ``lab/tree/<path>``; each later one is opened inside the already
+    loaded application (``docmanager:open``, as a learner opens the next notebook from the file browser) and
+    closed again afterwards, its kernel shut down.  Loading JupyterLab itself (its JavaScript bundles, the
+    settings, the extensions) is then paid once per module instead of once per notebook: about 5 s each on
+    an idle 2-core machine, more while the other pytest worker computes.  After a run that failed, the tab
+    is thrown away and the next notebook gets a freshly loaded one, so one broken run cannot leak into the
+    next.
+    """
+
+    def __init__(self, browser, lab):
+        self.browser, self.lab = browser, lab
+        self.context = self.page = None
+        self.errors: list[str] = []  # uncaught page errors since the last `open`
+
+    def open(self, relpath: str):
+        """Show ``relpath`` in the tab (loading JupyterLab if the tab is new); returns the Playwright page."""
+        self.errors = []
+        if self.page is None:
+            self.context = self.browser.new_context(viewport={"width": 1400, "height": 1000})
+            self.page = self.context.new_page()
+            self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+            self.page.goto(self.lab.url(f"lab/tree/{relpath}"), wait_until="domcontentloaded", timeout=120_000)
+        else:
+            self.page.evaluate(
+                "(path) => window.jupyterapp.commands.execute('docmanager:open', {path, factory: 'Notebook'})"
+                ".then(() => true)", relpath)
+        return self.page
+
+    def close(self, relpath: str, reset: bool = False) -> None:
+        """Close ``relpath``'s panel without a save prompt and shut its kernel down; ``reset``: drop the tab."""
+        if self.page is not None and not reset:
+            try:
+                self.page.evaluate(f"(path) => {{ const p = ({_JS_PANEL})(path); if (p) p.dispose(); return true; }}",
+                                   relpath)
+            except Exception:  # noqa: BLE001 - a tab that cannot close the panel is not reused
+                reset = True
+        if reset and self.context is not None:
+            self.context.close()
+            self.context = self.page = None
+        self.lab.shutdown_sessions(relpath)
+
+    def quit(self) -> None:
+        if self.context is not None:
+            self.context.close()
+        self.context = self.page = None
+
+
+def run_in_lab(tab: LabTab, relpath: str, artifacts: Path) -> BrowserRun:
     """Open ``relpath`` in JupyterLab, Run All Cells, then exercise every explorer."""
     artifacts.mkdir(parents=True, exist_ok=True)
     for old in artifacts.glob("*.png"):
         old.unlink()
     result = BrowserRun(relpath)
     t0 = time.monotonic()
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    console_errors: list[str] = []
-    page.on("pageerror", lambda exc: console_errors.append(str(exc)))
+    lab = tab.lab
+    page = tab.open(relpath)
     try:
-        page.goto(lab.url(f"lab/tree/{relpath}"), wait_until="domcontentloaded", timeout=120_000)
-
         def ready():
             _accept_dialogs(page)
             return page.evaluate(_JS_READY, relpath) == "idle"
 
         _wait(ready, 120, what=f"{relpath} to open with an idle kernel")
+        result.phases["open"] = time.monotonic() - t0
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
 
         # The learner's action: Run -> Run All Cells.
@@ -240,12 +288,20 @@ def run_in_lab(browser, lab, relpath: str, artifacts: Path) -> BrowserRun:
             result.errors.append(str(exc))
             timed_out = True
         result.seconds = time.monotonic() - t0
+        result.phases["run"] = result.seconds - result.phases["open"]
 
+        t1 = time.monotonic()
         _check_outputs(page, relpath, result)
+        result.phases["check"] = time.monotonic() - t1
         if not timed_out:  # explorers above a failing cell are live and still worth checking
+            t1 = time.monotonic()
             _exercise_explorers(page, lab, relpath, artifacts, result)
-        if console_errors:
-            result.stderr_notes.append("page errors: " + " | ".join(console_errors[:5]))
+            result.phases["explorers"] = time.monotonic() - t1
+        if tab.errors:
+            result.stderr_notes.append("page errors: " + " | ".join(tab.errors[:5]))
+    except BaseException:
+        result.errors.append("the run stopped with an exception (see the traceback)")
+        raise
     finally:
         try:
             failing = re.match(r"cell (\d+):", (result.errors or [""])[0])
@@ -254,8 +310,7 @@ def run_in_lab(browser, lab, relpath: str, artifacts: Path) -> BrowserRun:
             page.screenshot(path=str(artifacts / "page.png"))
         except Exception:  # noqa: BLE001 - a screenshot must never hide the real failure
             pass
-        context.close()
-        lab.shutdown_sessions(relpath)
+        tab.close(relpath, reset=bool(result.errors or result.unexecuted))
     return result
 
 
@@ -338,7 +393,8 @@ def _exercise_explorers(page, lab, relpath: str, artifacts: Path, result: Browse
 
 
 def _report(run: BrowserRun) -> str:
-    lines = [f"{run.path}: {run.seconds:.1f}s to run all cells, {len(run.explorers)} explorer(s)"]
+    phases = ", ".join(f"{k} {v:.1f}s" for k, v in run.phases.items())
+    lines = [f"{run.path}: {run.seconds:.1f}s to run all cells, {len(run.explorers)} explorer(s) ({phases})"]
     lines += [f"  explorer cell {e.cell}: {e.control} changed={e.changed} {e.detail}" for e in run.explorers]
     lines += [f"  note: {n}" for n in run.stderr_notes]
     return "\n".join(lines)
@@ -348,9 +404,17 @@ def _report(run: BrowserRun) -> str:
 # The course notebooks
 # --------------------------------------------------------------------------------------
 
+@pytest.fixture(scope="module")
+def lab_tab(jupyter_lab, chromium_browser):
+    """The module's one browser tab on its JupyterLab (see `LabTab`)."""
+    tab = LabTab(chromium_browser, jupyter_lab)
+    yield tab
+    tab.quit()
+
+
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_in_jupyterlab(name, jupyter_lab, chromium_browser):
-    run = run_in_lab(chromium_browser, jupyter_lab, f"notebooks/{name}", ARTIFACTS / Path(name).stem)
+def test_notebook_in_jupyterlab(name, lab_tab):
+    run = run_in_lab(lab_tab, f"notebooks/{name}", ARTIFACTS / Path(name).stem)
     print(_report(run))
     problems = run.problems()
     assert not problems, f"{name} in JupyterLab:\n  " + "\n  ".join(problems) + "\n" + _report(run)
@@ -393,7 +457,7 @@ widgets.interact(show, depth=widgets.IntSlider(3, 1, 10, continuous_update=False
                  act=widgets.Dropdown(options=["tanh", "relu"]));"""
 
 
-def test_browser_harness_self_check(jupyter_lab, chromium_browser):
+def test_browser_harness_self_check(jupyter_lab, lab_tab):
     """The harness runs a clean notebook, moves its explorer, and catches errors."""
     root = jupyter_lab.root / "_harness"
     setup = _code("%matplotlib inline\nimport sys\nimport numpy as np\nimport matplotlib.pyplot as plt\n"
@@ -410,7 +474,7 @@ def test_browser_harness_self_check(jupyter_lab, chromium_browser):
         _code("1 / 0"),
         _code("print('never reached')"),
     ])
-    clean = run_in_lab(chromium_browser, jupyter_lab, "_harness/clean.ipynb", ARTIFACTS / "_harness_clean")
+    clean = run_in_lab(lab_tab, "_harness/clean.ipynb", ARTIFACTS / "_harness_clean")
     print(_report(clean))
     assert clean.problems() == []
     assert [(e.cell, e.control, e.changed) for e in clean.explorers] == [(1, "slider", True), (2, "dropdown", True)]
@@ -422,7 +486,7 @@ def test_browser_harness_self_check(jupyter_lab, chromium_browser):
         _code(_EXPLORER_SRC.replace("    x = np.linspace",
                                     "    assert depth == 3, f'cannot draw depth={depth}'\n    x = np.linspace")),
     ])
-    fragile = run_in_lab(chromium_browser, jupyter_lab, "_harness/fragile.ipynb", ARTIFACTS / "_harness_fragile")
+    fragile = run_in_lab(lab_tab, "_harness/fragile.ipynb", ARTIFACTS / "_harness_fragile")
     print(_report(fragile))
     assert any("after moving the slider" in e and "AssertionError" in e for e in fragile.errors), fragile.errors
 
@@ -430,11 +494,11 @@ def test_browser_harness_self_check(jupyter_lab, chromium_browser):
         _code("from matplotlib.figure import Figure\nfrom IPython.display import display\n"
               "fig = Figure()\nfig.add_subplot().plot([1, 2])\ndisplay(fig)"),
     ])
-    textfig = run_in_lab(chromium_browser, jupyter_lab, "_harness/textfig.ipynb", ARTIFACTS / "_harness_textfig")
+    textfig = run_in_lab(lab_tab, "_harness/textfig.ipynb", ARTIFACTS / "_harness_textfig")
     print(_report(textfig))
     assert any("shown as text" in e for e in textfig.errors), textfig.errors
 
-    broken = run_in_lab(chromium_browser, jupyter_lab, "_harness/broken.ipynb", ARTIFACTS / "_harness_broken")
+    broken = run_in_lab(lab_tab, "_harness/broken.ipynb", ARTIFACTS / "_harness_broken")
     print(_report(broken))
     assert any("ZeroDivisionError" in e for e in broken.errors), broken.errors
     assert broken.unexecuted == [2]
