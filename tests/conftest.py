@@ -13,6 +13,9 @@ Memory and compile-time hygiene (autouse)
                      program again loads it from the persistent compilation cache
                      (``gradcourse.compile_cache``) in milliseconds instead of recompiling it.
 
+The test processes compile with ``jax_disable_most_optimizations`` (see ``pytest_configure``; the notebooks'
+kernels do not): ``GRADCOURSE_TEST_OPTIMIZE=1`` compiles them as a learner's kernel does.
+
 ``GRADCOURSE_TEST_PROFILE=report.md python -m pytest ...`` writes one row per test module: wall time,
 programs compiled (and how many came from the persistent cache), seconds in compile, and the process's
 resident memory after the module (with the clean-up above) and its peak so far.
