@@ -18,8 +18,8 @@ eigh       7.0-10.1 -> 4.4     14-21 -> 5.5-5.6
 "Busy" is what a learner's second notebook, or the test suite's other worker, does to the kernel (a test
 of the suite that draws Jacobian spectra took 9.0 s with both cores busy, 1.5 s with one BLAS thread).
 Orthogonal initialisation (QR) and Jacobian spectra (SVD) run in many notebooks, so ``import gradcourse``
-limits every loaded BLAS library to one thread, which is also what a single-core Binder session has. JAX's own matrix
-products do not use OpenBLAS (XLA compiles them) and keep their threads.
+limits every loaded BLAS library to one thread, which is also what a single-core Binder session has.
+JAX's own matrix products do not use OpenBLAS (XLA compiles them) and keep their threads.
 
 Why not an environment variable: ``OPENBLAS_NUM_THREADS`` is read once, when a library is loaded, and
 NumPy's OpenBLAS is loaded by ``import jax`` before this package can set it. threadpoolctl (maintained by
@@ -41,6 +41,8 @@ from __future__ import annotations
 import os
 import warnings
 
+from .validate import positive_int
+
 ENV = "GRADCOURSE_BLAS_THREADS"
 
 __all__ = ["ENV", "blas_threads", "limit_blas_threads"]
@@ -59,8 +61,8 @@ def limit_blas_threads(n: int | None = 1) -> dict[str, int]:
 
     ``n=None`` changes nothing. Returns :func:`blas_threads` afterwards.
     """
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-        raise ValueError(f"n: expected a positive number of threads or None, got {n!r}")
+    if n is not None:
+        n = positive_int(n, "n")
     import scipy.linalg.cython_lapack  # noqa: F401  (loads SciPy's OpenBLAS, which jaxlib's LAPACK calls)
     import threadpoolctl
 

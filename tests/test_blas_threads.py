@@ -59,9 +59,10 @@ def test_environment_override_default_and_n_and_a_bad_value():
     assert ENV in results["junk"][1] and "positive integer" in results["junk"][1]  # the warning names the variable
 
 
-@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "1"])
-def test_limit_rejects_a_bad_thread_count(bad):
-    with pytest.raises(ValueError, match="n: expected a positive number of threads"):
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (-1, ValueError), (1.5, TypeError), (True, TypeError),
+                                        ("1", TypeError)])
+def test_limit_rejects_a_bad_thread_count(bad, error):
+    with pytest.raises(error, match="n: expected a positive integer"):
         limit_blas_threads(bad)
 
 
