@@ -31,7 +31,7 @@ from .tap import tap
 
 __version__ = "0.1.0"
 
-blas_threads.configure()  # one BLAS thread under jnp.linalg on CPU: QR/SVD/eigh 1.6-3.7x faster idle (see its docstring)
+blas_threads.configure()  # one BLAS thread under jnp.linalg on CPU: QR/SVD/eigh 1.6-3.7x faster (see its docstring)
 
 # Imported on first use (``gc.theory``, ``gc.plot``, ...) so that ``import gradcourse`` stays fast.
 _SUBMODULES = (
