@@ -30,14 +30,17 @@ def _stack(trees):
     return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
 
 
-def test_fit_many_equals_separate_fits_with_per_run_learning_rates():
+@pytest.mark.parametrize("workers", [1, 2, 3])  # 2: groups of 2 and 1 (padded to 2); 3: one run per group
+def test_fit_many_equals_separate_fits_with_per_run_learning_rates(workers):
     keys = jax.random.split(jax.random.PRNGKey(0), 3)
     lrs = [1e-2, 3e-2, 1e-1]
     data = lambda t: (BATCH[0] * (1 + 0.01 * t), BATCH[1])  # noqa: E731  a different batch every step
     opt = optax.inject_hyperparams(optax.adam)(learning_rate=0.0)
     probe = lambda p, b: jnp.sum(p["out"] ** 2)  # noqa: E731
-    runs = gc.train.fit_many(_loss, _stack([_params(k) for k in keys]), opt, data, STEPS,
+    runs = gc.train.fit_many(_loss, _stack([_params(k) for k in keys]), opt, data, STEPS, workers=workers,
                              hyperparams={"learning_rate": lrs}, probe=probe, stacked=("blocks",), progress=False)
+    assert runs.interrupted is None and runs.params["out"].shape == (3, 4, 1)
+    assert runs.opt_state.hyperparams["learning_rate"].tolist() == pytest.approx(lrs)  # each run kept its own
     assert runs.loss.shape == (3, STEPS) and runs.grad_norms["blocks/W"].shape == (3, STEPS, 3)
     for i, (k, lr) in enumerate(zip(keys, lrs, strict=True)):
         ref = gc.train.fit(_loss, _params(k), optax.adam(lr), data, STEPS, stacked=("blocks",), progress=False)
@@ -56,11 +59,12 @@ def test_fit_many_equals_separate_fits_with_per_run_learning_rates():
         np.testing.assert_allclose(runs.probes[i, 0], np.sum(np.asarray(_params(k)["out"]) ** 2), rtol=1e-6)
 
 
-def test_fit_many_stops_only_the_diverging_run():
+@pytest.mark.parametrize("workers", [1, 2])
+def test_fit_many_stops_only_the_diverging_run(workers):
     opt = optax.inject_hyperparams(optax.sgd)(learning_rate=0.0)
     params = _stack([_params(jax.random.PRNGKey(1))] * 2)
     runs = gc.train.fit_many(_loss, params, opt, BATCH, STEPS, hyperparams={"learning_rate": [1e-2, 1e30]},
-                             progress=False, record=False)
+                             progress=False, record=False, workers=workers)
     ref = gc.train.fit(_loss, _params(jax.random.PRNGKey(1)), optax.sgd(1e30), BATCH, STEPS, progress=False)
     assert runs.stopped_at[0] == -1 and runs.stopped_at[1] == ref.stopped_at
     assert np.all(np.isnan(runs.loss[1, ref.stopped_at + 1 :])) and np.all(np.isfinite(runs.loss[0]))
@@ -77,3 +81,47 @@ def test_fit_many_bad_input():
                           hyperparams={"learning_rate": [1, 2, 3]}, progress=False)
     with pytest.raises(ValueError, match="leading run axis"):
         gc.train.fit_many(_loss, {"a": jnp.ones((2, 3)), "b": jnp.ones((3,))}, optax.sgd(0.1), BATCH, 2, progress=False)
+    for bad, kind in ((0, ValueError), (1.5, TypeError), (True, TypeError)):
+        with pytest.raises(kind, match="workers"):
+            gc.train.fit_many(_loss, params, optax.sgd(0.1), BATCH, 2, workers=bad, progress=False)
+    with pytest.raises(ValueError, match=r"workers: at most one worker per run.*R = 2"):
+        gc.train.fit_many(_loss, params, optax.sgd(0.1), BATCH, 2, workers=3, progress=False)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_fit_many_keyboard_interrupt_keeps_the_completed_steps(workers):
+    """The stop button during step 15: the first chunk (steps 0-9) comes back, with the parameters after it."""
+    keys = jax.random.split(jax.random.PRNGKey(2), 3)
+    params = _stack([_params(k) for k in keys])
+    opt = optax.inject_hyperparams(optax.sgd)(learning_rate=0.0)
+    lrs = {"learning_rate": [0.05, 0.1, 0.2]}
+
+    def data(t):
+        if t == 15:
+            raise KeyboardInterrupt
+        return BATCH
+
+    runs = gc.train.fit_many(_loss, params, opt, data, 30, hyperparams=lrs, progress=False, workers=workers,
+                             probe=lambda p, b: jnp.sum(p["out"]))
+    ref = gc.train.fit_many(_loss, params, opt, BATCH, gc.train.CHUNK, hyperparams=lrs, progress=False,
+                            workers=workers, probe=lambda p, b: jnp.sum(p["out"]))
+    n = gc.train.CHUNK
+    assert runs.loss.shape == (3, n) and runs.probes.shape == (3, n)
+    assert runs.interrupted == "interrupted (KeyboardInterrupt) at step 10; Runs hold steps 0 ... 9"
+    np.testing.assert_array_equal(runs.loss, ref.loss)  # the same program on the same batches: bit for bit
+    jax.tree_util.tree_map(np.testing.assert_array_equal, runs.params, ref.params)  # params after step 9
+    one = runs.run(1)
+    assert len(one) == n and one.stopped_at == n and "KeyboardInterrupt" in one.stop_reason
+
+
+def test_fit_many_keyboard_interrupt_before_the_first_chunk_returns_nothing_trained():
+    params = _stack([_params(jax.random.PRNGKey(3))] * 2)
+
+    def data(t):
+        if t == 1:
+            raise KeyboardInterrupt
+        return BATCH
+
+    runs = gc.train.fit_many(_loss, params, optax.sgd(0.1), data, 5, progress=False, probe=lambda p, b: 0.0)
+    assert runs.loss.shape == (2, 0) and runs.probes is None and runs.interrupted.startswith("interrupted")
+    jax.tree_util.tree_map(np.testing.assert_array_equal, runs.params, params)  # nothing applied
