@@ -635,8 +635,8 @@ def _trim_heap() -> None:
     Why: each thread that ``fit_many(workers=N)`` starts allocates from its own glibc arena, and
     memory freed in one arena (XLA's compilation scratch, in the caller's) is not reused by
     another, so a kernel's resident memory would carry that scratch on top of the threads' working
-    memory. Trimming after compiling and at the end of every ``fit_many`` call returns what was freed:
-    notebook 09's kernel holds 711 instead of 904 MiB after its training cell (cold cache). No
+    memory. Trimming before and after compiling and at the end of every ``fit_many`` call returns what
+    was freed: notebook 09's kernel holds 711 instead of 904 MiB after its training cell (cold cache). No
     Python or maintained library exposes this; ``ctypes`` calls the C library's own function.
     """
     trim = _malloc_trim()
@@ -799,6 +799,7 @@ def fit_many(
 
     from tqdm.auto import tqdm
 
+    _trim_heap()  # what earlier cells freed but the C heap still holds: not under this call's compile
     pool = ThreadPoolExecutor(workers) if workers > 1 else None
     with tqdm(total=steps, desc=desc, disable=not progress, leave=True) as bar:
         try:
