@@ -644,7 +644,6 @@ def _trim_heap() -> None:
         trim(0)
 
 
-
 @dataclass(frozen=True, eq=False)
 class Runs:
     """What ``fit_many`` recorded for R runs × n steps, as host NumPy arrays (leading axis: the run).
@@ -780,17 +779,25 @@ def fit_many(
     padded = [np.concatenate([g, np.repeat(g[-1:], size - len(g))]) for g in groups]  # equal sizes: one program
     carries = [jax.tree_util.tree_map(lambda x, i=i: x[i], carry) for i in padded] if workers > 1 else [carry]
 
-    compiled: list[Callable] = []  # the groups' one program, compiled once before the threads call it
+    compiled: dict[Any, Callable] = {}  # input signature -> the groups' one program, compiled before the threads
 
-    def advance(g: int, inputs: Any) -> tuple[Any, Any]:
+    def program(inputs: Any) -> Callable:
+        """Compile here, once per input signature: threads missing jit's cache together would each compile."""
+        sig = str(jax.tree_util.tree_map(lambda x: (np.shape(x), np.result_type(x).str), inputs))
+        if sig not in compiled:
+            compiled[sig] = run_chunk.lower(carries[0], inputs).compile()
+            _trim_heap()  # the compiler's freed scratch: back to the system before the threads start
+        return compiled[sig]
+
+    def advance(g: int, inputs: Any, run: Callable) -> tuple[Any, Any]:
         """One chunk of group g, waited for in this thread (JAX releases Python's lock while it runs)."""
-        new_carry, out = (compiled[0] if compiled else run_chunk)(carries[g], inputs)
+        new_carry, out = run(carries[g], inputs)
         return new_carry, jax.tree_util.tree_map(np.asarray, out)
 
-    def unpad(outs: list, axis: int) -> Any:  # the groups' outputs side by side, padding runs dropped
-        keep = lambda x, g: np.asarray(x).take(np.arange(len(g)), axis=axis)  # noqa: E731
+    def unpad(outs: list, axis: int, xp: Any = np) -> Any:  # the groups side by side, padding runs dropped
+        keep = lambda x, g: xp.take(x, xp.arange(len(g)), axis=axis)  # noqa: E731
         return jax.tree_util.tree_map(
-            lambda *xs: np.concatenate([keep(x, g) for x, g in zip(xs, groups, strict=True)], axis=axis), *outs)
+            lambda *xs: xp.concatenate([keep(x, g) for x, g in zip(xs, groups, strict=True)], axis=axis), *outs)
 
     k = min(CHUNK, steps)
     rows, extras = [], []
@@ -810,12 +817,10 @@ def fit_many(
                 valid = (np.arange(k) < n).astype(np.int32)  # the last chunk is padded; padding is not applied
                 inputs = (batches, valid)
                 if pool is None:
-                    done = [advance(0, inputs)]
+                    done = [advance(0, inputs, run_chunk)]
                 else:
-                    if not compiled:  # compile here, once: threads missing jit's cache together would each compile
-                        compiled.append(run_chunk.lower(carries[0], inputs).compile())
-                        _trim_heap()  # the compiler's freed scratch: back to the system before the threads start
-                    done = list(pool.map(advance, range(workers), [inputs] * workers))
+                    run = program(inputs)
+                    done = list(pool.map(lambda g, inputs=inputs, run=run: advance(g, inputs, run), range(workers)))
                 carries = [c for c, _ in done]  # only a finished round moves the parameters on
                 m, extra = unpad([o for _, o in done], axis=1) if pool is not None else done[0][1]
                 rows.append(m[:n])
@@ -828,7 +833,7 @@ def fit_many(
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
             _trim_heap()  # what compiling and training freed goes back to the system, not into the next cell's peak
-    carry = unpad(carries, axis=0) if workers > 1 else carries[0]
+    carry = unpad(carries, axis=0, xp=jnp) if workers > 1 else carries[0]  # params stay JAX arrays
     n_cols = sum(leaf.shape[0] if st else 1 for (_, leaf), st in zip(items, mask, strict=True))
     width = 3 + (2 * n_cols if record else 0)
     table = np.concatenate(rows, axis=0).transpose(1, 0, 2) if rows else np.zeros((R, 0, width), np.float32)

@@ -40,6 +40,7 @@ def test_fit_many_equals_separate_fits_with_per_run_learning_rates(workers):
     runs = gc.train.fit_many(_loss, _stack([_params(k) for k in keys]), opt, data, STEPS, workers=workers,
                              hyperparams={"learning_rate": lrs}, probe=probe, stacked=("blocks",), progress=False)
     assert runs.interrupted is None and runs.params["out"].shape == (3, 4, 1)
+    assert all(isinstance(x, jax.Array) for x in jax.tree_util.tree_leaves((runs.params, runs.opt_state)))
     assert runs.opt_state.hyperparams["learning_rate"].tolist() == pytest.approx(lrs)  # each run kept its own
     assert runs.loss.shape == (3, STEPS) and runs.grad_norms["blocks/W"].shape == (3, STEPS, 3)
     for i, (k, lr) in enumerate(zip(keys, lrs, strict=True)):
