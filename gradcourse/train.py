@@ -636,12 +636,24 @@ def _trim_heap() -> None:
     memory freed in one arena (XLA's compilation scratch, in the caller's) is not reused by
     another, so a kernel's resident memory would carry that scratch on top of the threads' working
     memory. Trimming before and after compiling and at the end of every ``fit_many`` call returns what
-    was freed: notebook 09's kernel holds 711 instead of 904 MiB after its training cell (cold cache). No
+    was freed: notebook 09's kernel held 711 instead of 904 MiB after its training cell (cold cache). No
     Python or maintained library exposes this; ``ctypes`` calls the C library's own function.
     """
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
+
+
+@jax.jit
+def _split_runs(tree: Any, index: jax.Array) -> list:
+    """index (G, S) int: G pytrees whose leaves hold runs index[g] (one program, not one per leaf)."""
+    return [jax.tree_util.tree_map(lambda x, i=i: x[i], tree) for i in index]
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _merge_runs(trees: list, sizes: tuple[int, ...]) -> Any:
+    """The first sizes[g] runs of each group's pytree, concatenated along the run axis."""
+    return jax.tree_util.tree_map(lambda *xs: jnp.concatenate([x[:n] for x, n in zip(xs, sizes, strict=True)]), *trees)
 
 
 @dataclass(frozen=True, eq=False)
@@ -777,7 +789,7 @@ def fit_many(
     groups = np.array_split(np.arange(R), workers)  # contiguous; sizes differ by at most one
     size = len(groups[0])
     padded = [np.concatenate([g, np.repeat(g[-1:], size - len(g))]) for g in groups]  # equal sizes: one program
-    carries = [jax.tree_util.tree_map(lambda x, i=i: x[i], carry) for i in padded] if workers > 1 else [carry]
+    carries = _split_runs(carry, np.stack(padded)) if workers > 1 else [carry]
 
     compiled: dict[Any, Callable] = {}  # input signature -> the groups' one program, compiled before the threads
 
@@ -794,10 +806,9 @@ def fit_many(
         new_carry, out = run(carries[g], inputs)
         return new_carry, jax.tree_util.tree_map(np.asarray, out)
 
-    def unpad(outs: list, axis: int, xp: Any = np) -> Any:  # the groups side by side, padding runs dropped
-        keep = lambda x, g: xp.take(x, xp.arange(len(g)), axis=axis)  # noqa: E731
+    def unpad(outs: list) -> Any:  # host arrays (steps, runs, ...) of the groups side by side, padding dropped
         return jax.tree_util.tree_map(
-            lambda *xs: xp.concatenate([keep(x, g) for x, g in zip(xs, groups, strict=True)], axis=axis), *outs)
+            lambda *xs: np.concatenate([x[:, : len(g)] for x, g in zip(xs, groups, strict=True)], axis=1), *outs)
 
     k = min(CHUNK, steps)
     rows, extras = [], []
@@ -807,7 +818,7 @@ def fit_many(
     from tqdm.auto import tqdm
 
     _trim_heap()  # what earlier cells freed but the C heap still holds: not under this call's compile
-    pool = ThreadPoolExecutor(workers) if workers > 1 else None
+    pool = ThreadPoolExecutor(workers - 1) if workers > 1 else None  # group 0 runs in the calling thread
     with tqdm(total=steps, desc=desc, disable=not progress, leave=True) as bar:
         try:
             for start in range(0, steps, k):
@@ -820,9 +831,10 @@ def fit_many(
                     done = [advance(0, inputs, run_chunk)]
                 else:
                     run = program(inputs)
-                    done = list(pool.map(lambda g, inputs=inputs, run=run: advance(g, inputs, run), range(workers)))
+                    others = [pool.submit(advance, g, inputs, run) for g in range(1, workers)]
+                    done = [advance(0, inputs, run)] + [f.result() for f in others]  # group 0 in this thread
                 carries = [c for c, _ in done]  # only a finished round moves the parameters on
-                m, extra = unpad([o for _, o in done], axis=1) if pool is not None else done[0][1]
+                m, extra = unpad([o for _, o in done]) if pool is not None else done[0][1]
                 rows.append(m[:n])
                 extras.append(jax.tree_util.tree_map(lambda x, n=n: x[:n], extra))
                 bar.update(n)
@@ -833,7 +845,7 @@ def fit_many(
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
             _trim_heap()  # what compiling and training freed goes back to the system, not into the next cell's peak
-    carry = unpad(carries, axis=0, xp=jnp) if workers > 1 else carries[0]  # params stay JAX arrays
+    carry = _merge_runs(carries, tuple(len(g) for g in groups)) if workers > 1 else carries[0]
     n_cols = sum(leaf.shape[0] if st else 1 for (_, leaf), st in zip(items, mask, strict=True))
     width = 3 + (2 * n_cols if record else 0)
     table = np.concatenate(rows, axis=0).transpose(1, 0, 2) if rows else np.zeros((R, 0, width), np.float32)
