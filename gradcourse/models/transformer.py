@@ -302,8 +302,13 @@ def _run(
 
         def step(h: jax.Array, inp: tuple) -> tuple[jax.Array, jax.Array]:
             p, on = inp
-            new, logits = _block(p, h, c, variant)
-            return jnp.where(on, new, h), jnp.where(on, logits, 0.0)
+            B, T = h.shape[:2]
+
+            def skip() -> tuple[jax.Array, jax.Array]:
+                return h, jnp.zeros((B, c.n_heads, T, T), h.dtype)
+
+            # lax.cond runs one branch (a skipped block costs nothing); under vmap over depth it becomes a select
+            return lax.cond(on, lambda: _block(p, h, c, variant), skip)
 
         on = jnp.arange(c.n_layers) < depth
         h, logits = lax.scan(step, h0, (params["blocks"], on))
