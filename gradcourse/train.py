@@ -740,6 +740,21 @@ def fit_many(
     float32 rounding: a run's numbers differ from ``workers=1`` at the level of rounding, which a
     chaotic training run can amplify. Fix ``workers`` in your code rather than deriving it from the
     machine's core count, so that every machine computes the same numbers.
+
+    Example: four learning rates, two groups of two runs side by side.
+
+    >>> import jax, jax.numpy as jnp, optax
+    >>> import gradcourse as gc
+    >>> keys = jax.random.split(jax.random.PRNGKey(0), 4)
+    >>> params = {"w": jax.vmap(lambda k: jax.random.normal(k, (3,)))(keys)}  # (R, 3): R = 4 runs
+    >>> loss = lambda p, x: jnp.mean((x @ p["w"] - 1.0) ** 2)
+    >>> opt = optax.inject_hyperparams(optax.sgd)(learning_rate=0.0)
+    >>> runs = gc.train.fit_many(loss, params, opt, jnp.ones((8, 3)), 20, progress=False, workers=2,
+    ...                          hyperparams={"learning_rate": [0.01, 0.03, 0.1, 0.3]})
+    >>> runs.loss.shape, runs.params["w"].shape, runs.stopped_at.tolist()
+    ((4, 20), (4, 3), [-1, -1, -1, -1])
+    >>> bool(runs.loss[3, -1] < runs.loss[0, -1] < runs.loss[0, 0])  # every run learns; the largest rate got furthest
+    True
     """
     if not callable(loss_fn):
         raise TypeError(f"loss_fn: expected a function (params, batch) -> scalar loss, got {type(loss_fn).__name__}")
