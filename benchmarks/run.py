@@ -370,6 +370,11 @@ def bench_train_overhead(repeats: int) -> list[Row]:
     ]
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), else the machine's count."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def bench_fit_many_workers(repeats: int) -> list[Row]:
     """Section 4c: ``gc.train.fit_many(..., workers=2)`` against ``workers=1``, time per training step.
 
@@ -398,7 +403,7 @@ def bench_fit_many_workers(repeats: int) -> list[Row]:
     per = {w: [T((a.wall - b.wall) / (long - short), (a.cpu - b.cpu) / (long - short))
                for a, b in zip(times[w, long], times[w, short], strict=True)] for w in (2, 1)}
     fixed = {w: med(times[w, short]).wall - short * med(per[w]).wall for w in (2, 1)}
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cores()
     return [Row("4c", f"time per step of `gc.train.fit_many(..., workers=2)` vs `workers=1` (the same {runs} runs: "
                 f"two groups of 3 on two threads vs one group of 6), Adam on notebook 10's 6-block Pre-LN "
                 f"transformer (d_model 32, batch 32); fixed cost per call (trace, compile, first chunk) "
@@ -420,7 +425,7 @@ def machine() -> dict[str, str]:
     except OSError:
         pass
     cores = os.cpu_count()
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
+    usable = usable_cores()
     import jaxlib
 
     return {

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -247,11 +248,16 @@ def _make_chunk(inner: Callable, optimizer: optax.GradientTransformation, mask: 
     return chunk
 
 
+def _leaf_widths(items: list[tuple[str, Any]], mask: list[bool]) -> list[int]:
+    """Columns per leaf in a metrics row: L for a stacked leaf (one per layer), else 1."""
+    return [leaf.shape[0] if s else 1 for (_, leaf), s in zip(items, mask, strict=True)]
+
+
 def _step_dict(row: np.ndarray, items: list, mask: list[bool], record: bool, aux: Any) -> dict[str, Any]:
     """One step's metrics row as the dict a ``fit`` callback receives."""
     out: dict[str, Any] = {"loss": float(row[0]), "grad_norm": float(row[1]), "update_norm": float(row[2])}
     if record:
-        sizes = [leaf.shape[0] if s else 1 for (_, leaf), s in zip(items, mask, strict=True)]
+        sizes = _leaf_widths(items, mask)
         offsets = np.cumsum([3] + sizes + sizes)
         for i, ((label, _), s) in enumerate(zip(items, mask, strict=True)):
             g = row[offsets[i] : offsets[i + 1]]
@@ -584,12 +590,11 @@ def fit(
     finally:
         bar.close()
 
-    n_cols = sum(leaf.shape[0] if st else 1 for (_, leaf), st in zip(items, mask, strict=True))
-    width = 3 + (2 * n_cols if record else 0)
+    sizes = _leaf_widths(items, mask)
+    width = 3 + (2 * sum(sizes) if record else 0)
     table = np.concatenate(rows, axis=0) if rows else np.zeros((0, width), np.float32)
     grad_norms, update_ratios = {}, {}
     if record:
-        sizes = [leaf.shape[0] if s else 1 for (_, leaf), s in zip(items, mask, strict=True)]
         offsets = np.cumsum([3] + sizes + sizes)
         for i, ((label, _), s) in enumerate(zip(items, mask, strict=True)):
             g = table[:, offsets[i] : offsets[i + 1]]
@@ -828,8 +833,6 @@ def fit_many(
     k = min(CHUNK, steps)
     rows, extras = [], []
     interrupted = None
-    from concurrent.futures import ThreadPoolExecutor
-
     from tqdm.auto import tqdm
 
     _trim_heap()  # what earlier cells freed but the C heap still holds: not under this call's compile
@@ -849,7 +852,7 @@ def fit_many(
                     others = [pool.submit(advance, g, inputs, run) for g in range(1, workers)]
                     done = [advance(0, inputs, run)] + [f.result() for f in others]  # group 0 in this thread
                 carries = [c for c, _ in done]  # only a finished round moves the parameters on
-                m, extra = unpad([o for _, o in done]) if pool is not None else done[0][1]
+                m, extra = unpad([o for _, o in done])
                 rows.append(m[:n])
                 extras.append(jax.tree_util.tree_map(lambda x, n=n: x[:n], extra))
                 bar.update(n)
@@ -861,8 +864,8 @@ def fit_many(
                 pool.shutdown(wait=True, cancel_futures=True)
             _trim_heap()  # what compiling and training freed goes back to the system, not into the next cell's peak
     carry = _merge_runs(carries, tuple(len(g) for g in groups)) if workers > 1 else carries[0]
-    n_cols = sum(leaf.shape[0] if st else 1 for (_, leaf), st in zip(items, mask, strict=True))
-    width = 3 + (2 * n_cols if record else 0)
+    widths = _leaf_widths(items, mask)
+    width = 3 + (2 * sum(widths) if record else 0)
     table = np.concatenate(rows, axis=0).transpose(1, 0, 2) if rows else np.zeros((R, 0, width), np.float32)
     bad = ~np.all(np.isfinite(table[:, :, :3]), axis=2)
     stopped_at = np.where(bad.any(axis=1), bad.argmax(axis=1), -1) if bad.size else np.full(R, -1)
@@ -877,7 +880,6 @@ def fit_many(
         )
     grad_norms, update_ratios = {}, {}
     if record:
-        widths = [leaf.shape[0] if s else 1 for (_, leaf), s in zip(items, mask, strict=True)]
         offsets = np.cumsum([3] + widths + widths)
         for i, ((label, _), s) in enumerate(zip(items, mask, strict=True)):
             g = table[:, :, offsets[i] : offsets[i + 1]]
