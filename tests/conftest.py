@@ -16,6 +16,16 @@ Memory and compile-time hygiene (autouse)
 The test processes compile with ``jax_disable_most_optimizations`` (see ``pytest_configure``; the notebooks'
 kernels do not): ``GRADCOURSE_TEST_OPTIMIZE=1`` compiles them as a learner's kernel does.
 
+Each notebook runs once
+-----------------------
+When the browser test will run a course notebook (``tests/test_browser.py`` is selected and JupyterLab,
+Playwright and Chromium are all present), nbval's items for that notebook are deselected: the browser
+run does nbval's whole job for it -- every cell runs without an error, and every ``# NBVAL_CHECK_OUTPUT``
+cell prints what the notebook stores, compared as nbval compares (``tests/nbval_outputs.py``) -- so CI
+executes each notebook once instead of twice.  Without a browser, or with ``-m "not browser"``, or for
+``pytest notebooks``, nbval runs them as before.  Once nbval's items were handed over, a browser that then
+fails to start is an error, never a skip.
+
 ``GRADCOURSE_TEST_PROFILE=report.md python -m pytest ...`` writes one row per test module: wall time,
 programs compiled (and how many came from the persistent cache), seconds in compile, and the process's
 resident memory after the module (with the clean-up above) and its peak so far.
@@ -178,6 +188,11 @@ _OPTIMIZE = os.environ.get("GRADCOURSE_TEST_OPTIMIZE", "") == "1"
 
 def pytest_configure(config):
     global _PROFILE
+    # pytest-xdist >= 3.6 sorts files by their number of tests before handing them out (--loadscope-reorder,
+    # on by default), which undid the run order below: the browser test started ~200 s into the run and the
+    # Binder replay near its end. Keep the order of the collection instead.
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
     if not _OPTIMIZE:
         import jax
 
@@ -195,11 +210,12 @@ def pytest_runtest_protocol(item, nextitem):
     yield
 
 
-# Run order (also the order pytest-xdist's --dist loadfile hands files to workers): the two longest files
-# first, so they do not end up as a lone tail on one core, then the notebooks (nbval), then everything else.
-# The browser test executes the notebooks in reverse order, so while it works down from the last notebook
-# nbval works up from the first one on the other worker: each notebook is compiled once, by whichever gets
-# there first, and found in the shared persistent compilation cache by the other.
+# Run order (also the order pytest-xdist's --dist loadfile hands files to workers, see pytest_configure): the
+# two longest files first, so they do not end up as a lone tail on one core, then the notebooks (nbval, when
+# the browser test does not run them: see "Each notebook runs once" above), then everything else. The browser
+# test executes the notebooks in reverse order, so when nbval runs them too (a selection such as
+# `pytest tests/test_browser.py notebooks`), it works up from the first one on the other worker and each
+# notebook is compiled once and found in the shared persistent compilation cache by the other run.
 _FIRST = ("tests/test_browser.py", "tests/test_binder.py")
 
 
@@ -210,8 +226,32 @@ def _run_rank(nodeid: str) -> int:
     return len(_FIRST) + (0 if path.endswith(".ipynb") else 1)
 
 
+_BROWSER_NOTEBOOK_TEST = "tests/test_browser.py::test_notebook_in_jupyterlab["
+_HANDED_TO_BROWSER: set[str] = set()  # notebooks whose nbval items were deselected (see the docstring)
+
+
+def browser_available() -> bool:
+    """JupyterLab, Playwright and an executable Chromium are all present (the browser tests can run)."""
+    import importlib.util
+
+    return (all(importlib.util.find_spec(m) is not None for m in ("jupyterlab", "playwright"))
+            and os.path.isfile(CHROMIUM_PATH) and os.access(CHROMIUM_PATH, os.X_OK))
+
+
+@pytest.hookimpl(trylast=True)  # after -m / -k have deselected what they deselect
 def pytest_collection_modifyitems(session, config, items):
     items.sort(key=lambda item: _run_rank(item.nodeid))  # stable: the order inside a file is kept
+    in_browser = {item.nodeid[len(_BROWSER_NOTEBOOK_TEST):-1] for item in items
+                  if item.nodeid.startswith(_BROWSER_NOTEBOOK_TEST)}
+    if not in_browser or not browser_available():
+        return
+    handed = [item for item in items
+              if item.nodeid.startswith("notebooks/") and item.nodeid.split("::")[0][len("notebooks/"):] in in_browser]
+    if handed:
+        _HANDED_TO_BROWSER.update(item.nodeid.split("::")[0] for item in handed)
+        config.hook.pytest_deselected(items=handed)
+        handed_ids = {id(item) for item in handed}
+        items[:] = [item for item in items if id(item) not in handed_ids]
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -255,9 +295,12 @@ def browser_required() -> bool:
 
 
 def skip_or_fail(reason: str):
-    """Skip the test -- or fail it when browser tests are required."""
+    """Skip the test -- or fail it when browser tests are required, or nbval's run was handed to them."""
     if browser_required():
         pytest.fail(f"{reason} (GRADCOURSE_REQUIRE_BROWSER=1, so this is an error)", pytrace=False)
+    if _HANDED_TO_BROWSER:
+        pytest.fail(f"{reason}; nbval's run of {len(_HANDED_TO_BROWSER)} notebook(s) was handed to the browser "
+                    "test, so this is an error (run `python -m pytest notebooks` for nbval alone)", pytrace=False)
     pytest.skip(reason)
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from nbval_outputs import output_mismatches
 
 pytestmark = pytest.mark.browser
 
@@ -260,6 +261,9 @@ def run_in_lab(tab: LabTab, relpath: str, artifacts: Path, *, errors_expected: b
     result = BrowserRun(relpath)
     t0 = time.monotonic()
     lab = tab.lab
+    # The file as committed (the server root holds a copy of notebooks/ and never saves to it): the
+    # reference for nbval's output check, which this run does in place of nbval's own (tests/conftest.py).
+    reference = json.loads((lab.root / relpath).read_text())
     page = tab.open(relpath)
     try:
         def ready():
@@ -295,7 +299,7 @@ def run_in_lab(tab: LabTab, relpath: str, artifacts: Path, *, errors_expected: b
         result.phases["run"] = result.seconds - result.phases["open"]
 
         t1 = time.monotonic()
-        _check_outputs(page, relpath, result)
+        _check_outputs(page, relpath, result, reference)
         result.phases["check"] = time.monotonic() - t1
         if not timed_out:  # explorers above a failing cell are live and still worth checking
             t1 = time.monotonic()
@@ -318,7 +322,7 @@ def run_in_lab(tab: LabTab, relpath: str, artifacts: Path, *, errors_expected: b
     return result
 
 
-def _check_outputs(page, relpath: str, result: BrowserRun) -> None:
+def _check_outputs(page, relpath: str, result: BrowserRun, reference: dict) -> None:
     model = page.evaluate(_JS_MODEL, relpath)
     cells = page.evaluate(_JS_CELLS, relpath)
     expected = set()
@@ -352,6 +356,9 @@ def _check_outputs(page, relpath: str, result: BrowserRun) -> None:
             result.errors.append(
                 f"cell {info['index']}: a matplotlib Figure is shown as text ('<Figure size ...>') instead of an "
                 "image: the inline backend's formatters are not active when it is displayed")
+    # nbval's check of the NBVAL_CHECK_OUTPUT cells; after an error or a time-out later cells never ran.
+    if not result.errors and not result.unexecuted:
+        result.errors += output_mismatches(reference, model)
 
 
 def _exercise_explorers(page, lab, relpath: str, artifacts: Path, result: BrowserRun) -> None:
@@ -433,6 +440,13 @@ def _code(src: str, tags=()):
             "outputs": [], "source": src}
 
 
+def _checked(src: str, stored: str):
+    """A code cell nbval compares (``# NBVAL_CHECK_OUTPUT``), stored as executed with stdout ``stored``."""
+    return {"cell_type": "code", "execution_count": 1, "metadata": {},
+            "outputs": [{"output_type": "stream", "name": "stdout", "text": stored}],
+            "source": "# NBVAL_CHECK_OUTPUT\n" + src}
+
+
 def _write_notebook(path: Path, cells) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     nb = {
@@ -472,6 +486,7 @@ def test_browser_harness_self_check(jupyter_lab, lab_tab):
         _code('widgets.interact(show, depth=widgets.fixed(4), act=widgets.Dropdown(options=["tanh", "relu"]));'),
         _code("raise ValueError('expected: tagged raises-exception')", tags=["raises-exception"]),
         _code("print('still runs after an expected error')"),
+        _checked("print(2 + 2)", "4\n"),
     ])
     _write_notebook(root / "broken.ipynb", [
         setup,
@@ -501,6 +516,14 @@ def test_browser_harness_self_check(jupyter_lab, lab_tab):
     textfig = run_in_lab(lab_tab, "_harness/textfig.ipynb", ARTIFACTS / "_harness_textfig", errors_expected=True)
     print(_report(textfig))
     assert any("shown as text" in e for e in textfig.errors), textfig.errors
+
+    # nbval's output check, done by this run in place of nbval's (tests/nbval_outputs.py): a stored output
+    # that the code no longer prints is caught and named; a matching one passes (clean.ipynb above).
+    _write_notebook(root / "drifted.ipynb", [_checked("print(2 + 2)", "4\n"), _checked("print(0.1 + 0.2)", "0.3\n")])
+    drifted = run_in_lab(lab_tab, "_harness/drifted.ipynb", ARTIFACTS / "_harness_drifted", errors_expected=True)
+    print(_report(drifted))
+    assert len(drifted.errors) == 1 and drifted.errors[0].startswith("cell 1: output differs"), drifted.errors
+    assert "0.30000000000000004" in drifted.errors[0]
 
     broken = run_in_lab(lab_tab, "_harness/broken.ipynb", ARTIFACTS / "_harness_broken")
     print(_report(broken))
