@@ -91,7 +91,7 @@ def outputs_match(reference_cell, executed_cell) -> tuple[bool, str]:
         test_values = test[key]
         if len(ref_values) != len(test_values):
             return False, f"{len(test_values)} outputs of {key!r} where the notebook stores {len(ref_values)}"
-        for r, t in zip(ref_values, test_values):
+        for r, t in zip(ref_values, test_values, strict=True):
             if r != t:
                 return False, f"{key!r} differs:\n  stored:   {r!r}\n  computed: {t!r}"
     return True, ""
@@ -107,7 +107,7 @@ def output_mismatches(reference_nb: dict, executed_nb: dict) -> list[str]:
     if len(ref_cells) != len(test_cells):
         return [f"the executed notebook has {len(test_cells)} cells, the committed one {len(ref_cells)}"]
     problems = []
-    for i, (ref, test) in enumerate(zip(ref_cells, test_cells)):
+    for i, (ref, test) in enumerate(zip(ref_cells, test_cells, strict=True)):
         if not checks_output(ref) or ref.get("execution_count") is None:
             continue
         equal, detail = outputs_match(ref, test)

@@ -9,7 +9,6 @@ from types import SimpleNamespace
 import nbformat
 import pytest
 from nbval.plugin import IPyNbCell, IPyNbFile, coalesce_streams, nocolors
-
 from nbval_outputs import SKIP_COMPARE, checks_output, output_mismatches, outputs_match
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
@@ -96,7 +95,7 @@ def test_mismatches_name_the_cell_and_skip_what_nbval_skips():
         _cell([_stream("4\n")]),                            # checked, equal
     ]}
     executed = copy.deepcopy(reference)
-    for cell, text in zip(executed["cells"][1:], ["9\n", "8\n", "7\n", "4\n"]):
+    for cell, text in zip(executed["cells"][1:], ["9\n", "8\n", "7\n", "4\n"], strict=True):
         cell["outputs"] = [_stream(text)]
     problems = output_mismatches(reference, executed)
     assert len(problems) == 1 and problems[0].startswith("cell 1:") and "'1\\n'" in problems[0], problems
