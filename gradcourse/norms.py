@@ -5,6 +5,7 @@ squares overflow float16) still give a finite, correct norm.
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -36,7 +37,7 @@ def path_label(path: Sequence[Any], sep: str = "/") -> str:
 
 
 def l2(x: jax.Array, axis: Any = None) -> jax.Array:
-    """sqrt(Σ x²) over ``axis`` (all axes by default), accumulated in float32 or wider.
+    """sqrt(Σ x²) over ``axis`` (an int, a tuple of ints, or all axes by default), in float32 or wider.
 
     Computed as m·sqrt(Σ (x/m)²) with m = max |x|, so neither tiny entries (whose squares would
     underflow to 0, e.g. a vanished gradient of 1e-25) nor huge ones (whose squares overflow) are lost.
@@ -49,7 +50,15 @@ def l2(x: jax.Array, axis: Any = None) -> jax.Array:
     5.0
     >>> jax.grad(l2)(jnp.zeros(3))
     Array([0., 0., 0.], dtype=float32)
+
+    One compiled program per input shape and ``axis`` when called outside ``jit`` (op by op it compiled ten,
+    one per operation, and ``layer_norms`` calls it on every leaf); inside a jitted function it is inlined.
     """
+    return _l2(x, axis=tuple(axis) if isinstance(axis, list) else axis)
+
+
+@functools.partial(jax.jit, static_argnames="axis")
+def _l2(x: jax.Array, axis: Any) -> jax.Array:
     x = wide_float(x)
     m = lax.stop_gradient(jnp.max(jnp.abs(x), axis=axis, keepdims=True, initial=0.0))
     safe = jnp.where((m > 0) & jnp.isfinite(m), m, 1.0)
