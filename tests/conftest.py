@@ -65,6 +65,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from nbval_outputs import handed_to_browser
 
 # --------------------------------------------------------------------------------------
 # Memory and compile-time hygiene for the pytest process
@@ -226,7 +227,6 @@ def _run_rank(nodeid: str) -> int:
     return len(_FIRST) + (0 if path.endswith(".ipynb") else 1)
 
 
-_BROWSER_NOTEBOOK_TEST = "tests/test_browser.py::test_notebook_in_jupyterlab["
 _HANDED_TO_BROWSER: set[str] = set()  # notebooks whose nbval items were deselected (see the docstring)
 
 
@@ -241,17 +241,12 @@ def browser_available() -> bool:
 @pytest.hookimpl(trylast=True)  # after -m / -k have deselected what they deselect
 def pytest_collection_modifyitems(session, config, items):
     items.sort(key=lambda item: _run_rank(item.nodeid))  # stable: the order inside a file is kept
-    in_browser = {item.nodeid[len(_BROWSER_NOTEBOOK_TEST):-1] for item in items
-                  if item.nodeid.startswith(_BROWSER_NOTEBOOK_TEST)}
-    if not in_browser or not browser_available():
-        return
-    handed = [item for item in items
-              if item.nodeid.startswith("notebooks/") and item.nodeid.split("::")[0][len("notebooks/"):] in in_browser]
-    if handed:
+    handed_ids = set(handed_to_browser([item.nodeid for item in items]))
+    if handed_ids and browser_available():
+        handed = [item for item in items if item.nodeid in handed_ids]
         _HANDED_TO_BROWSER.update(item.nodeid.split("::")[0] for item in handed)
         config.hook.pytest_deselected(items=handed)
-        handed_ids = {id(item) for item in handed}
-        items[:] = [item for item in items if id(item) not in handed_ids]
+        items[:] = [item for item in items if item.nodeid not in handed_ids]
 
 
 def pytest_sessionfinish(session, exitstatus):

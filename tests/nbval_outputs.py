@@ -23,6 +23,18 @@ from collections import defaultdict
 import nbformat
 from nbval.plugin import coalesce_streams, find_comment_markers, find_metadata_tags
 
+BROWSER_NOTEBOOK_TEST = "tests/test_browser.py::test_notebook_in_jupyterlab["
+
+
+def handed_to_browser(nodeids: list[str]) -> list[str]:
+    """The nbval items (``notebooks/NAME.ipynb::Cell k``) of every notebook that the browser test also runs
+    in this selection (``tests/test_browser.py::test_notebook_in_jupyterlab[NAME.ipynb]``): those the browser
+    run checks in their place (see ``tests/conftest.py``)."""
+    in_browser = {i[len(BROWSER_NOTEBOOK_TEST):-1] for i in nodeids if i.startswith(BROWSER_NOTEBOOK_TEST)}
+    return [i for i in nodeids
+            if i.startswith("notebooks/") and i.split("::")[0][len("notebooks/"):] in in_browser]
+
+
 # IPyNbFile.skip_compare in nbval 0.11, without --nbdime.
 SKIP_COMPARE = (
     "metadata",

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import nbformat
 import pytest
 from nbval.plugin import IPyNbCell, IPyNbFile, coalesce_streams, nocolors
-from nbval_outputs import SKIP_COMPARE, checks_output, output_mismatches, outputs_match
+from nbval_outputs import SKIP_COMPARE, checks_output, handed_to_browser, output_mismatches, outputs_match
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 
@@ -113,3 +113,15 @@ def test_each_course_notebook_agrees_with_itself_and_has_checked_cells(path):
     i = nb["cells"].index(checked[0])
     changed["cells"][i]["outputs"] = [_stream("something else\n")]
     assert output_mismatches(nb, changed)[0].startswith(f"cell {i}:")
+
+
+def test_only_the_notebooks_the_browser_runs_are_handed_over():
+    ids = ["tests/test_browser.py::test_notebook_in_jupyterlab[04_initialization.ipynb]",
+           "tests/test_browser.py::test_browser_harness_self_check",
+           "notebooks/04_initialization.ipynb::Cell 0", "notebooks/04_initialization.ipynb::Cell 1",
+           "notebooks/01_backprop_basics.ipynb::Cell 0", "tests/test_core.py::test_x",
+           "notebooks/00_start_here.ipynb::Cell 0"]
+    assert handed_to_browser(ids) == ["notebooks/04_initialization.ipynb::Cell 0",
+                                      "notebooks/04_initialization.ipynb::Cell 1"]
+    assert handed_to_browser([i for i in ids if "test_notebook_in_jupyterlab" not in i]) == []
+    assert handed_to_browser(ids[:1]) == []  # the browser test without nbval's items: nothing to hand over
