@@ -94,17 +94,11 @@ def _release_jax():
     import gc
 
     gc.collect()
-    _malloc_trim()
+    # The package's own heap trim (glibc's malloc_trim; a no-op elsewhere), the one fit_many uses: without it
+    # the freed executables' memory stays resident.
+    from gradcourse.train import _trim_heap
 
-
-def _malloc_trim() -> None:
-    """Hand freed heap memory back to the OS (glibc): without it the freed executables' memory stays resident."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to do
-        pass
+    _trim_heap()
 
 
 def _rss_mib() -> tuple[float, float]:
@@ -234,8 +228,7 @@ def browser_available() -> bool:
     """JupyterLab, Playwright and an executable Chromium are all present (the browser tests can run)."""
     import importlib.util
 
-    return (all(importlib.util.find_spec(m) is not None for m in ("jupyterlab", "playwright"))
-            and os.path.isfile(CHROMIUM_PATH) and os.access(CHROMIUM_PATH, os.X_OK))
+    return all(importlib.util.find_spec(m) is not None for m in ("jupyterlab", "playwright")) and _chromium_found()
 
 
 @pytest.hookimpl(trylast=True)  # after -m / -k have deselected what they deselect
@@ -259,6 +252,11 @@ def pytest_sessionfinish(session, exitstatus):
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_PATH = os.environ.get("GRADCOURSE_CHROMIUM", "/usr/bin/chromium")
+
+
+def _chromium_found() -> bool:
+    """An executable file at CHROMIUM_PATH."""
+    return os.path.isfile(CHROMIUM_PATH) and os.access(CHROMIUM_PATH, os.X_OK)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -465,7 +463,7 @@ def chromium_browser():
         from playwright.sync_api import sync_playwright
     except ImportError:
         skip_or_fail("the 'playwright' package is not installed (pip install -e '.[test]')")
-    if not (os.path.isfile(CHROMIUM_PATH) and os.access(CHROMIUM_PATH, os.X_OK)):
+    if not _chromium_found():
         skip_or_fail(f"Chromium not found at {CHROMIUM_PATH} (Debian: apt-get install chromium)")
     pw = sync_playwright().start()
     try:
