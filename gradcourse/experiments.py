@@ -85,6 +85,7 @@ def backward_profile(
     width: int = 256,
     batch: int = 8,
     key: jax.Array | None = None,
+    n_nets: int = 1,
 ) -> BackwardProfile:
     """Backward-signal norms of a random depth-L MLP, measured and as predicted by mean-field theory.
 
@@ -92,6 +93,16 @@ def backward_profile(
     z ~ N(0, q*) per unit (shape (batch, width)), so that every layer starts at the fixed point;
     where q* is 0 or infinite, z ~ N(0, 1). Measured: ‖∂L/∂h_l‖ / ‖∂L/∂h_L‖ for L = ⟨h_L, u⟩,
     u ~ N(0, 1); theory: χ₁^{(L-l)/2}. Both have shape (L+1,).
+
+    ``n_nets`` > 1: ``measured`` is the geometric mean of the profiles of that many independent
+    networks (one per key of ``jax.random.split(key, n_nets)``; ``n_nets=1`` uses ``key`` itself).
+    One network's log-profile scatters around the mean-field line by O(√(L/width)); the mean of n
+    scatters √n times less, so a fitted slope or end-to-end ratio can be checked more tightly.
+
+    >>> import jax, numpy as np
+    >>> p = backward_profile(20, 1.2, 0.0, "linear", width=256, key=jax.random.PRNGKey(0), n_nets=4)
+    >>> p.measured.shape, bool(abs(np.log(p.measured[0] / p.theory[0])) < 0.2)  # theory: 1.2^10 ≈ 6.2
+    ((21,), True)
     """
     depth = positive_int(depth, "depth")
     width = positive_int(width, "width")
@@ -99,16 +110,21 @@ def backward_profile(
     sigma_w2 = real(sigma_w2, "sigma_w2", low=0.0, low_open=True)
     sigma_b2 = real(sigma_b2, "sigma_b2", low=0.0)
     phi = get_activation(activation)
+    n_nets = positive_int(n_nets, "n_nets")
     key = jax.random.PRNGKey(0) if key is None else key
     chi, q_in = _input_variance(activation, sigma_w2, sigma_b2)
-    k_params, k_x, k_u = jax.random.split(key, 3)
-    params = mlp_params(k_params, depth, width, sigma_w2, sigma_b2)
-    x = phi(math.sqrt(q_in) * jax.random.normal(k_x, (batch, width)))
-    u = jax.random.normal(k_u, (batch, width))
-    norms = np.asarray(_measure(activation, params, x, u), dtype=np.float64)
+    profiles = []
+    for k in [key] if n_nets == 1 else list(jax.random.split(key, n_nets)):
+        k_params, k_x, k_u = jax.random.split(k, 3)
+        params = mlp_params(k_params, depth, width, sigma_w2, sigma_b2)
+        x = phi(math.sqrt(q_in) * jax.random.normal(k_x, (batch, width)))
+        u = jax.random.normal(k_u, (batch, width))
+        norms = np.asarray(_measure(activation, params, x, u), dtype=np.float64)
+        with np.errstate(all="ignore"):
+            profiles.append(norms / norms[-1])
     layers = np.arange(depth + 1)
     with np.errstate(all="ignore"):
-        measured = norms / norms[-1]
+        measured = profiles[0] if n_nets == 1 else np.exp(np.mean(np.log(profiles), axis=0))
         predicted = chi ** ((depth - layers) / 2.0) if math.isfinite(chi) and chi > 0 else np.full(depth + 1, np.nan)
     return BackwardProfile(layers, measured, predicted, chi, q_in)
 

@@ -44,6 +44,20 @@ def test_backward_profile_is_reproducible_and_validates():
         gc.experiments.backward_profile(5, 1.0, activation="nope")
 
 
+def test_backward_profile_of_several_networks_is_the_geometric_mean_of_single_ones():
+    key = jax.random.PRNGKey(7)
+    many = gc.experiments.backward_profile(6, 1.5, 0.05, "tanh", width=32, key=key, n_nets=3)
+    singles = [gc.experiments.backward_profile(6, 1.5, 0.05, "tanh", width=32, key=k).measured
+               for k in jax.random.split(key, 3)]
+    assert not np.allclose(singles[0], singles[1])  # independent networks
+    np.testing.assert_allclose(many.measured, np.prod(singles, axis=0) ** (1 / 3), rtol=1e-12)
+    one = gc.experiments.backward_profile(6, 1.5, 0.05, "tanh", width=32, key=key, n_nets=1)
+    default = gc.experiments.backward_profile(6, 1.5, 0.05, "tanh", width=32, key=key)  # n_nets=1 uses key itself
+    np.testing.assert_array_equal(one.measured, default.measured)
+    with pytest.raises(ValueError, match="n_nets"):
+        gc.experiments.backward_profile(6, 1.5, n_nets=0)
+
+
 def test_backward_profile_measures_norms_whose_squares_underflow_float32():
     p = gc.experiments.backward_profile(50, 1.0, 0.0, "sigmoid", width=128, key=jax.random.PRNGKey(2))
     assert np.all(p.measured > 0) and p.measured[0] < 1e-30  # ‖c‖² < 1e-60 is not representable in float32
