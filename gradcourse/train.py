@@ -198,13 +198,14 @@ def _sum_squares(x: jax.Array, stacked: bool) -> jax.Array:
     return total if stacked else total[None]
 
 
-def _make_chunk(inner: Callable, optimizer: optax.GradientTransformation, mask: list[bool], record: bool):
-    """A jitted run of k steps (``lax.scan``) -> (params, state, opt_state, alive, metrics (k, M), aux (k, ...)).
+def _make_step(inner: Callable, optimizer: optax.GradientTransformation, mask: list[bool], record: bool):
+    """One training step, not jitted: (params, state, opt_state, alive, batch, valid) ->
+    (params, state, opt_state, alive, metrics (M,), aux).
 
     ``inner(params, state, batch) -> (loss, (new_state, aux))`` (see ``_inner``).
-    Row t of ``metrics`` is [loss, ‖g‖, ‖Δθ‖, ‖g_l‖ for every layer, ‖Δθ_l‖/‖θ_l‖ for every layer].
-    A step is applied only while ``alive`` (no non-finite step yet) and t < n_valid (the last chunk
-    is padded to k steps so that it reuses the compiled function).
+    ``metrics`` is [loss, ‖g‖, ‖Δθ‖, ‖g_l‖ for every layer, ‖Δθ_l‖/‖θ_l‖ for every layer].
+    The step is applied only while ``alive`` (no non-finite step yet) and ``valid`` (a bool: False
+    for the padding of a last, shorter chunk).
     """
     extra = isinstance(optimizer, optax.GradientTransformationExtraArgs)
 
@@ -230,6 +231,17 @@ def _make_chunk(inner: Callable, optimizer: optax.GradientTransformation, mask: 
         keep = lambda new, old: jnp.where(ok, new, old)  # a non-finite step is not applied
         tm = jax.tree_util.tree_map
         return tm(keep, new_params, params), tm(keep, new_mut, state), tm(keep, new_state, opt_state), ok, metrics, aux
+
+    return step
+
+
+def _make_chunk(inner: Callable, optimizer: optax.GradientTransformation, mask: list[bool], record: bool):
+    """A jitted run of k steps (``lax.scan``) -> (params, state, opt_state, alive, metrics (k, M), aux (k, ...)).
+
+    Row t of ``metrics`` is ``_make_step``'s metrics of step t. A step is applied only while ``alive``
+    and t < n_valid (the last chunk is padded to k steps so that it reuses the compiled function).
+    """
+    step = _make_step(inner, optimizer, mask, record)
 
     @functools.partial(jax.jit, static_argnames=("k",))
     def chunk(params, state, opt_state, alive, batches, n_valid, *, k, fixed=None):
@@ -792,17 +804,17 @@ def fit_many(
             raise ValueError(f"hyperparams: {name!r} needs one value per run, shape ({R},), got {value.shape}")
         table[name] = value
 
-    chunk = _make_chunk(lambda p, _, b: (loss_fn(p, b), (None, None)), optimizer, mask, record)
+    step = _make_step(lambda p, _, b: (loss_fn(p, b), (None, None)), optimizer, mask, record)
 
-    def one_step(p, s, a, b, valid):  # fit's step, once (no model state, no aux)
-        p, _, s, a, m, _ = chunk(p, None, s, a, [b], valid, k=1)
+    def one_step(p, s, a, b, valid):  # fit's step (no model state, no aux); traced once, straight into the vmap
+        p, _, s, a, m, _ = step(p, None, s, a, b, valid > 0)
         return p, s, a, m
 
     def body(carry, inp):
         (p, s, alive), (batch, valid) = carry, inp
         extra = None if probe is None else jax.vmap(probe, in_axes=(0, None))(p, batch)
         p, s, alive, m = jax.vmap(one_step, in_axes=(0, 0, 0, None, None))(p, s, alive, batch, valid)
-        return (p, s, alive), (m[:, 0], extra)
+        return (p, s, alive), (m, extra)
 
     run_chunk = jax.jit(lambda carry, batches: jax.lax.scan(body, carry, batches))
     carry = (params, opt_state, jnp.ones((R,), bool))
