@@ -499,8 +499,12 @@ def _init_gradients(keys, c: Config, static_variant, pre, qk, batch, depths):
 
     if static_variant is not None:  # one config: no selection, a leading config axis of 1
         return tuple(x[None] for x in jax.vmap(lambda key: one(key, static_variant))(keys))
-    per_config = lambda p_, q_: jax.vmap(lambda key: one(key, (p_, q_)))(keys)
-    return jax.vmap(per_config)(pre, qk)
+    # one vmap over the C x K (config, key) pairs rather than a vmap of a vmap: JAX batches the inner scans' and
+    # conds' jaxprs once per vmap level, so the flat form traces in about half the time
+    C, K = pre.shape[0], keys.shape[0]
+    pairs = (jnp.tile(keys, (C, 1)), jnp.repeat(pre, K), jnp.repeat(qk, K))  # config-major: (c0, k0), (c0, k1), ...
+    flat = jax.vmap(lambda key, p_, q_: one(key, (p_, q_)))(*pairs)
+    return tuple(x.reshape((C, K) + x.shape[1:]) for x in flat)
 
 
 def gradients_at_init(
