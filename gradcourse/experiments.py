@@ -96,8 +96,9 @@ def backward_profile(
 
     ``n_nets`` > 1: ``measured`` is the geometric mean of the profiles of that many independent
     networks (one per key of ``jax.random.split(key, n_nets)``; ``n_nets=1`` uses ``key`` itself).
-    One network's log-profile scatters around the mean-field line by O(√(L/width)); the mean of n
-    scatters √n times less, so a fitted slope or end-to-end ratio can be checked more tightly.
+    One network's log-profile scatters around the mean-field line (finite-width fluctuations, larger
+    for deeper or narrower nets); the mean of n independent ones scatters √n times less, so a fitted
+    slope or end-to-end ratio can be checked more tightly (notebook 02: 4 networks of width 256).
 
     >>> import jax, numpy as np
     >>> p = backward_profile(20, 1.2, 0.0, "linear", width=256, key=jax.random.PRNGKey(0), n_nets=4)
