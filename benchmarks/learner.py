@@ -22,6 +22,10 @@ programs). The slowest cells of each warm run are listed too (nbclient's per-cel
 
 Goals (issue 14): warm <= 15 s and cold <= 35 s on 2 cores, peak <= 1 GiB, course cold in sequence <= 4 min.
 The load average before and after is recorded: other jobs on the machine inflate wall times, not CPU times.
+This machine's speed also drifts by a third or more within a day, so each run first times a **reference
+workload** on each CPU set (import JAX, compile and run a fixed small MLP gradient loop; no gradcourse, no
+cache; median of 3) and every row records the reference of the run that measured it: two rows compare only
+after dividing by their references.
 """
 from __future__ import annotations
 
@@ -130,6 +134,39 @@ def measure(notebook: Path, cache_root: Path, cpus: str | None, timeout: float) 
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+REFERENCE_CODE = r'''
+import json, time
+t0, c0 = time.perf_counter(), time.process_time()
+import jax
+import jax.numpy as jnp
+
+def loss(w, x):
+    for _ in range(8):
+        x = jnp.tanh(x @ w)
+    return jnp.sum(x**2)
+
+grad = jax.jit(jax.grad(loss))
+w, x = jnp.full((256, 256), 1 / 16), jnp.ones((128, 256))
+for _ in range(60):
+    w = w - 1e-4 * grad(w, x)
+w.block_until_ready()
+print(json.dumps({"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0}))
+'''
+
+
+def reference(cpus: str | None, repeats: int = 3) -> float:
+    """Median wall seconds of REFERENCE_CODE in a fresh process pinned to ``cpus``: this hour's machine speed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRADCOURSE_JAX_CACHE", "JAX_COMPILATION"))}
+    cmd = [sys.executable, "-c", REFERENCE_CODE]
+    if cpus is not None:
+        cmd = ["taskset", "-c", cpus, *cmd]
+    walls = []
+    for _ in range(repeats):
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+        walls.append(json.loads(proc.stdout.strip().splitlines()[-1])["wall"] if proc.returncode == 0 else float("nan"))
+    return sorted(walls)[len(walls) // 2]
+
+
 # --------------------------------------------------------------------------- the table
 
 
@@ -144,7 +181,10 @@ def table(results: dict, cores: list[int], runs: list[dict]) -> str:
     busy = any(max(r["load"]) > (os.cpu_count() or 1) for r in runs)
     lines = [
         *(f"Measured {r['date']} by `python benchmarks/learner.py{r['argv']}` in {r['seconds'] / 60:.1f} min; "
-          f"load average (1 min) before / after {r['load'][0]:.2f} / {r['load'][1]:.2f} on {os.cpu_count()} cores."
+          f"load average (1 min) before / after {r['load'][0]:.2f} / {r['load'][1]:.2f} on {os.cpu_count()} cores"
+          + ("; reference workload " + ", ".join(f"{c} core{'s' if c == '2' else ''} {v:.2f} s"
+                                                 for c, v in sorted(r["reference"].items(), reverse=True))
+             if r.get("reference") else "") + "."
           for r in runs),
         "",
         f"- **CPU**: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores; "
@@ -159,8 +199,8 @@ def table(results: dict, cores: list[int], runs: list[dict]) -> str:
     for c in cores:
         head += f" cold {c}c s | warm {c}c s | kernel CPU cold / warm {c}c s |"
         rule += "---:|---:|---:|"
-    head += " peak RSS MiB | slowest warm cells (s, cell index) |"
-    rule += "---:|---|"
+    head += " peak RSS MiB | slowest warm cells (s, cell index) | measured at (reference s) |"
+    rule += "---:|---|---|"
     lines += [head, rule]
     for name, per in results.items():
         row = f"| {name} |"
@@ -174,10 +214,14 @@ def table(results: dict, cores: list[int], runs: list[dict]) -> str:
         warm_ref = per.get(f"{cores[0]}-warm", {})
         slow = ", ".join(f"{s:.1f} (#{i})" for s, i in warm_ref.get("slowest", []))
         row += f" {_fmt(peak, GOALS['peak_mib'], 0)} | {slow} |"
+        stamps = [f"{c}c {per[f'{c}-warm']['at']}" + (f" ({per[f'{c}-warm']['reference']:.2f})"
+                                                       if per[f"{c}-warm"].get("reference") else "")
+                  for c in cores if per.get(f"{c}-warm", {}).get("at")]
+        row += f" {', '.join(stamps) or '—'} |"
         lines.append(row)
         errors = sorted({r["error"] for r in per.values() if r.get("error")})
         if errors:
-            lines.append(f"| ↳ {name} failed | " + "; ".join(errors)[:400] + " |" + " |" * (len(cores) * 3 + 1))
+            lines.append(f"| ↳ {name} failed | " + "; ".join(errors)[:400] + " |" + " |" * (len(cores) * 3 + 2))
     for c in cores:
         colds = [per[f"{c}-cold"]["wall"] for per in results.values() if f"{c}-cold" in per]
         warms = [per[f"{c}-warm"]["wall"] for per in results.values() if f"{c}-warm" in per]
@@ -243,11 +287,15 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="learner-cache-") as tmp:
         for cores in args.cores:
             cpus = None if cores == 2 else "0"
+            ref = reference(cpus)
+            run.setdefault("reference", {})[str(cores)] = ref
+            print(f"reference workload on {cores} core(s): {ref:.2f} s", flush=True)
             for nb in notebooks:
                 cache = Path(tmp) / f"{cores}c-{nb.stem}"  # empty: this notebook's cold run
                 per = results.setdefault(nb.name, {})
                 for kind in ("cold", "warm"):
                     r = measure(nb, cache, cpus, args.timeout)
+                    r["at"], r["reference"] = run["date"][5:], ref
                     per[f"{cores}-{kind}"] = r
                     print(f"{nb.name} {cores} core(s) {kind}: {r['wall']:.1f} s wall, {r['cpu']:.1f} s kernel CPU, "
                           f"peak {r['peak_mib']:.0f} MiB{'  ERROR ' + r['error'] if r.get('error') else ''}",
