@@ -120,14 +120,21 @@ def run_one(notebook: Path, timeout: float) -> dict:
     return out
 
 
-def measure(notebook: Path, cache_root: Path, cpus: str | None, timeout: float) -> dict:
-    """Run ``notebook`` in a child process (pinned to ``cpus`` with taskset) with the given cache root."""
+def _child(args: list[str], cpus: str | None, timeout: float, **extra_env: str) -> subprocess.CompletedProcess:
+    """``python args...`` in a fresh process pinned to ``cpus`` (taskset; None = every core), without the
+    caller's compilation-cache settings (plus ``extra_env``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GRADCOURSE_JAX_CACHE", "JAX_COMPILATION"))}
-    env["GRADCOURSE_JAX_CACHE_DIR"] = str(cache_root)
-    cmd = [sys.executable, __file__, "--one", str(notebook), "--timeout", str(timeout)]
+    env.update(extra_env)
+    cmd = [sys.executable, *args]
     if cpus is not None:
         cmd = ["taskset", "-c", cpus, *cmd]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout + 120, cwd=ROOT)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def measure(notebook: Path, cache_root: Path, cpus: str | None, timeout: float) -> dict:
+    """Run ``notebook`` in a child process (pinned to ``cpus`` with taskset) with the given cache root."""
+    proc = _child([__file__, "--one", str(notebook), "--timeout", str(timeout)], cpus, timeout + 120,
+                  GRADCOURSE_JAX_CACHE_DIR=str(cache_root))
     if proc.returncode != 0:
         return {"error": f"runner exit {proc.returncode}: {proc.stderr.strip()[-500:]}", "wall": float("nan"),
                 "cpu": float("nan"), "peak_mib": float("nan"), "slowest": []}
@@ -156,15 +163,12 @@ print(json.dumps({"wall": time.perf_counter() - t0, "cpu": time.process_time() -
 
 def reference(cpus: str | None, repeats: int = 3) -> float:
     """Median wall seconds of REFERENCE_CODE in a fresh process pinned to ``cpus``: this hour's machine speed."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRADCOURSE_JAX_CACHE", "JAX_COMPILATION"))}
-    cmd = [sys.executable, "-c", REFERENCE_CODE]
-    if cpus is not None:
-        cmd = ["taskset", "-c", cpus, *cmd]
     walls = []
     for _ in range(repeats):
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
-        walls.append(json.loads(proc.stdout.strip().splitlines()[-1])["wall"] if proc.returncode == 0 else float("nan"))
-    return sorted(walls)[len(walls) // 2]
+        proc = _child(["-c", REFERENCE_CODE], cpus, 300)
+        if proc.returncode == 0:
+            walls.append(json.loads(proc.stdout.strip().splitlines()[-1])["wall"])
+    return sorted(walls)[len(walls) // 2] if walls else float("nan")  # (NaN would make sorted's order arbitrary)
 
 
 # --------------------------------------------------------------------------- the table
