@@ -252,11 +252,6 @@ def pytest_sessionfinish(session, exitstatus):
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_PATH = os.environ.get("GRADCOURSE_CHROMIUM", "/usr/bin/chromium")
-
-
-def _chromium_found() -> bool:
-    """An executable file at CHROMIUM_PATH."""
-    return os.path.isfile(CHROMIUM_PATH) and os.access(CHROMIUM_PATH, os.X_OK)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -267,6 +262,13 @@ CHROMIUM_ARGS = [
     "--disable-quic",
     "--disable-dev-shm-usage",
 ]
+
+
+def _chromium_found() -> bool:
+    """An executable file at CHROMIUM_PATH."""
+    return os.path.isfile(CHROMIUM_PATH) and os.access(CHROMIUM_PATH, os.X_OK)
+
+
 # Entries of the repository that are not mirrored into the scratch server root.
 _NOT_SERVED = {".git", ".venv", ".ci-venv", "test-artifacts", "notebooks", "__pycache__"}
 
