@@ -16,9 +16,11 @@ kernel), in a fresh process:
 Time is wall clock from the kernel's start to the last cell's reply (nbclient; what "Run All" costs, kernel
 start included) and the kernel's CPU seconds; memory is the kernel's peak resident set (``VmHWM`` from
 ``/proc/<pid>/status``, read before the kernel shuts down). ``cold - warm`` is the compile time the cache
-saves. **Course, cold in sequence**: the sum of the cold runs on 2 cores, an upper bound on running the
-notebooks one after another from an empty cache (later notebooks would reuse some of the earlier ones'
-programs). The slowest cells of each warm run are listed too (nbclient's per-cell timestamps).
+saves. **Course, cold in sequence** (``--sequence``): every notebook once more, one after another, each in a
+fresh kernel, all sharing one cache that starts empty -- a learner running the course for the first time
+(later notebooks reuse the programs earlier ones compiled: the same data shapes, initialisers, theory
+integrals). The sum of the independent cold runs is printed beside it as an upper bound. The slowest cells of
+each warm run are listed too (nbclient's per-cell timestamps).
 
 Goals (issue 14): warm <= 15 s and cold <= 35 s on 2 cores, peak <= 1 GiB, course cold in sequence <= 4 min.
 The load average before and after is recorded: other jobs on the machine inflate wall times, not CPU times.
@@ -229,12 +231,22 @@ def table(results: dict, cores: list[int], runs: list[dict]) -> str:
     for c in cores:
         colds = [per[f"{c}-cold"]["wall"] for per in results.values() if f"{c}-cold" in per]
         warms = [per[f"{c}-warm"]["wall"] for per in results.values() if f"{c}-warm" in per]
+        seqs = [per[f"{c}-seq"] for per in results.values() if f"{c}-seq" in per]
         goal = GOALS["sequence"] if c == 2 else None
         lines.append("")
-        lines.append(f"**Course on {c} core{'s' if c > 1 else ''}**: cold in sequence (sum of the cold runs) "
-                     f"{_fmt(sum(colds), goal, 0)} s" + (f" (goal ≤ {GOALS['sequence']:.0f} s)" if goal else "")
-                     + f"; warm {sum(warms):.0f} s; compile saved by the cache {sum(colds) - sum(warms):.0f} s "
-                     f"({(sum(colds) - sum(warms)) / max(sum(colds), 1e-9):.0%} of cold).")
+        summary = f"**Course on {c} core{'s' if c > 1 else ''}**: "
+        if seqs and len(seqs) == len(results):
+            stamps = sorted({f"{r['at']}" + (f" ({r['reference']:.2f})" if r.get("reference") else "") for r in seqs})
+            summary += (f"cold in sequence (one cache, empty at the start, shared by the notebooks in order; measured "
+                        f"{', '.join(stamps)}) {_fmt(sum(r['wall'] for r in seqs), goal, 0)} s"
+                        + (f" (goal ≤ {GOALS['sequence']:.0f} s)" if goal else "")
+                        + f"; the sum of the independent cold runs above {sum(colds):.0f} s")
+        else:
+            summary += (f"sum of the independent cold runs {_fmt(sum(colds), goal, 0)} s"
+                        + (f" (goal for the course cold in sequence ≤ {GOALS['sequence']:.0f} s; not measured in "
+                           "sequence: `--sequence`)" if goal else ""))
+        lines.append(summary + f"; warm {sum(warms):.0f} s; compile saved by the cache {sum(colds) - sum(warms):.0f} s "
+                     f"({(sum(colds) - sum(warms)) / max(sum(colds), 1e-9):.0%} of the independent cold runs).")
     return "\n".join(lines)
 
 
@@ -258,12 +270,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-write", action="store_true", help="print the table, leave README.md alone")
     ap.add_argument("--merge", action="store_true",
                     help=f"add to the results already in {RESULTS.name} (e.g. --cores 1 after a --cores 2 run)")
+    ap.add_argument("--sequence", action="store_true",
+                    help="then run the notebooks once more in order, sharing one cache that starts empty "
+                         "(the course cold in sequence; needs every notebook)")
     ap.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # internal: run one notebook, print JSON
     args = ap.parse_args(argv)
     if args.one:
         print(json.dumps(run_one(args.one.resolve(), args.timeout)))
         return 0
     notebooks = [p.resolve() for p in args.notebooks] or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if args.sequence and args.notebooks:
+        ap.error("--sequence runs the whole course: leave out the notebook paths")
     if 1 in args.cores and shutil.which("taskset") is None:
         ap.error("taskset (util-linux) is needed for --cores 1")
     load, t0 = os.getloadavg(), time.perf_counter()
@@ -305,6 +322,15 @@ def main(argv: list[str] | None = None) -> int:
                           f"peak {r['peak_mib']:.0f} MiB{'  ERROR ' + r['error'] if r.get('error') else ''}",
                           flush=True)
                 save(final=False)  # after every notebook, so an interrupted run still leaves its table
+            if args.sequence:  # the course in order, one shared cache, empty at the start
+                shared = Path(tmp) / f"{cores}c-sequence"
+                for nb in notebooks:
+                    r = measure(nb, shared, cpus, args.timeout)
+                    r["at"], r["reference"] = run["date"][5:], ref
+                    results[nb.name][f"{cores}-seq"] = r
+                    print(f"{nb.name} {cores} core(s) in sequence: {r['wall']:.1f} s wall, {r['cpu']:.1f} s kernel "
+                          f"CPU{'  ERROR ' + r['error'] if r.get('error') else ''}", flush=True)
+                save(final=False)
     print(save(final=True))
     if not args.no_write:
         print(f"wrote {README.relative_to(ROOT)} and {RESULTS.relative_to(ROOT)}")

@@ -673,6 +673,12 @@ def _merge_runs(trees: list, sizes: tuple[int, ...]) -> Any:
     return jax.tree_util.tree_map(lambda *xs: jnp.concatenate([x[:n] for x, n in zip(xs, sizes, strict=True)]), *trees)
 
 
+@jax.jit
+def _take_run(tree: Any, i: jax.Array) -> Any:
+    """Run i of every leaf (leading run axis): one program for any i, not one per leaf shape and index."""
+    return jax.tree_util.tree_map(lambda x: x[i], tree)
+
+
 @dataclass(frozen=True, eq=False)
 class Runs:
     """What ``fit_many`` recorded for R runs × n steps, as host NumPy arrays (leading axis: the run).
@@ -709,7 +715,7 @@ class Runs:
             np.array([self.loss[i, stop], self.grad_norm[i, stop], self.update_norm[i, stop]]), stop)
         if stop is None and self.interrupted is not None:  # the call was interrupted after n steps
             stop, reason = n, self.interrupted
-        pick = lambda tree: jax.tree_util.tree_map(lambda x: x[i], tree)  # noqa: E731
+        pick = lambda tree: _take_run(tree, i)  # noqa: E731
         return History(
             loss=self.loss[i, :n], grad_norm=self.grad_norm[i, :n], update_norm=self.update_norm[i, :n],
             grad_norms={k: v[i, :n] for k, v in self.grad_norms.items()},
@@ -785,13 +791,13 @@ def fit_many(
     workers = positive_int(workers, "workers")
     if workers > R:
         raise ValueError(f"workers: at most one worker per run, and there are R = {R} runs; got workers={workers}")
-    one = jax.tree_util.tree_map(lambda x: x[0], params)
+    one = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x)[1:], x.dtype), params)  # one run's shapes
     items = _leaves(one)
     mask = _stacked_mask(stacked, items)
     get_batch = data if callable(data) else (lambda step: data)
     first = get_batch(0)
     scalar_loss(jax.eval_shape(loss_fn, one, first), "loss_fn")
-    opt_state = jax.vmap(optimizer.init)(params)
+    opt_state = jax.jit(jax.vmap(optimizer.init))(params)  # one program, not one per leaf and operation
     for name, value in (hyperparams or {}).items():
         table = getattr(opt_state, "hyperparams", None)
         if not isinstance(table, dict) or name not in table:
