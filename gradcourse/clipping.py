@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .train import _trim_heap
 from .validate import positive_int, prng_key, real
 
 __all__ = [
@@ -283,9 +284,11 @@ def train_seeds(
         finals = tuple(evaluate(p, problem) if evaluate is not None else jnp.nan for p, _ in states)
         return rec, finals, tuple(p for p, _ in states), probes
 
+    _trim_heap()  # what earlier cells freed but the C heap still holds: not under this compile's peak
     start = time.perf_counter()
     rec, finals, params, probes = jax.block_until_ready(jax.jit(jax.vmap(one_seed))(keys))
     seconds = time.perf_counter() - start
+    _trim_heap()  # the compiler's freed scratch goes back to the system
     f64 = functools.partial(np.asarray, dtype=np.float64)
     probes = None if probe is None else jax.tree.map(np.asarray, probes)
     return {n: SeedRuns(f64(rec[i][0]), f64(rec[i][1]), f64(rec[i][2]), jax.tree.map(f64, finals[i]), params[i],

@@ -653,8 +653,11 @@ def _trim_heap() -> None:
     memory freed in one arena (XLA's compilation scratch, in the caller's) is not reused by
     another, so a kernel's resident memory would carry that scratch on top of the threads' working
     memory. Trimming before and after compiling and at the end of every ``fit_many`` call returns what
-    was freed: notebook 09's kernel held 711 instead of 904 MiB after its training cell (cold cache). No
-    Python or maintained library exposes this; ``ctypes`` calls the C library's own function.
+    was freed: notebook 09's kernel held 711 instead of 904 MiB after its training cell (cold cache).
+    ``clipping.train_seeds`` trims around its one large compile too: notebook 07's kernel held 547 instead of
+    903 MiB after its training cell (cold cache), and a later cell's compile no longer stacks on that scratch
+    (one cold 1-core run had peaked at 1023 MiB). No Python or maintained library exposes this; ``ctypes``
+    calls the C library's own function.
     """
     trim = _malloc_trim()
     if trim is not None:
