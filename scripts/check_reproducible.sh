@@ -59,7 +59,7 @@ for i in $(seq 1 "$runs"); do
     echo "== run $i/$runs ($(( $(date +%s) - t0 )) s): $(tail -n 1 "$work/run-$i.log")"
 done
 
-python - "$work" "$runs" "$report" "$cache" "$(( $(date +%s) - start ))" "${notebooks[@]}" <<'PY'
+REPRO_WORKERS="$workers" python - "$work" "$runs" "$report" "$cache" "$(( $(date +%s) - start ))" "${notebooks[@]}" <<'PY'
 import collections, datetime, json, os, re, sys, xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -107,7 +107,8 @@ ok = not failed_runs and all(checked_total[i] == n_checked for i in range(1, run
 lines = [
     f"# Notebook reproducibility: {runs} consecutive nbval runs",
     "",
-    f"Measured {datetime.datetime.now():%Y-%m-%d %H:%M} by `bash scripts/check_reproducible.sh {runs} --cache {cache}` "
+    f"Measured {datetime.datetime.now():%Y-%m-%d %H:%M} by `bash scripts/check_reproducible.sh {runs}"
+    + (f" -j {os.environ['REPRO_WORKERS']}" if os.environ.get("REPRO_WORKERS") else "") + f" --cache {cache}` "
     f"in {seconds / 60:.1f} min (load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores); "
     f"compilation cache: {cache}.",
     "",
