@@ -217,37 +217,43 @@ q3 = FunctionExercise(
 
 
 def _max_logit_std(n_classes: int, tolerance: float) -> float:
-    """Largest logit std s at init with log C + s²/2 ≤ log C + tolerance: s = √(2·tolerance), whatever C."""
-    return float(np.sqrt(2.0 * tolerance))
+    """Largest logit std s at init with log C + (1 − 1/C)·s²/2 ≤ log C + tolerance: s = √(2·tolerance·C/(C − 1))."""
+    return float(np.sqrt(2.0 * tolerance * n_classes / (n_classes - 1)))
 
 
 q4 = FunctionExercise(
     name="q4",
     prompt=(
-        "The initial-loss check: with C classes and logits N(0, s²) at initialisation, the loss is ≈ log C + s²/2. "
-        "You want the loss at step 0 within `tolerance` nats of log C. Write `max_logit_std(n_classes, tolerance)`: "
-        "the largest logit standard deviation s that allows. Then say how much you would shrink a head whose "
-        "logits have std 4 for tolerance = 0.05."
+        "The initial-loss check: with C classes and logits N(0, s²) at initialisation, the loss is "
+        "≈ log C + (1 − 1/C)·s²/2. You want the loss at step 0 within `tolerance` nats of log C. Write "
+        "`max_logit_std(n_classes, tolerance)`: the largest logit standard deviation s that allows. Then say how much "
+        "you would shrink a head whose logits have std 4 for C = 10 and tolerance = 0.05."
     ),
     cases=[(10, 0.05), (10, 0.5), (1000, 0.05), (2, 0.01), (100, 0.2)],
     mistakes=[
-        (lambda C, tol: 2.0 * tol, "That is s², not s: the excess loss is s²/2, so s = √(2·tolerance)."),
-        (lambda C, tol: float(np.sqrt(tol)), "You dropped the ½ in s²/2: s²/2 ≤ tolerance gives s ≤ √(2·tolerance)."),
+        (lambda C, tol: 2.0 * tol * C / (C - 1),
+         "That is s², not s: take the square root of 2·tolerance·C/(C − 1)."),
+        (lambda C, tol: float(np.sqrt(tol * C / (C - 1))),
+         "You dropped the ½ in (1 − 1/C)·s²/2: the bound is s² ≤ 2·tolerance·C/(C − 1)."),
+        (lambda C, tol: float(np.sqrt(2.0 * tol)),
+         "Close: that is right for many classes, but the excess is (1 − 1/C)·s²/2, not s²/2 -- the label's own "
+         "logit is one of the C. Divide by (1 − 1/C) before the square root (it matters for C = 2: √2 times larger)."),
         (lambda C, tol: float(np.sqrt(2.0 * tol * np.log(C))),
-         "The number of classes does not enter: log C is the baseline, and the excess s²/2 does not depend on C."),
+         "log C is the baseline and cancels; C enters only through the factor (1 − 1/C)."),
         (lambda C, tol: float(np.log(C) + tol), "That is the allowed *loss*, log C + tolerance; the question asks for "
                                                "the logit standard deviation s."),
     ],
     signature="max_logit_std(n_classes, tolerance)",
     reference=_max_logit_std,
     hints=[
-        "Solve log C + s²/2 ≤ log C + tolerance for s. Does C survive?",
-        "s²/2 ≤ tolerance, so s ≤ √(2·tolerance).",
+        "Solve log C + (1 − 1/C)·s²/2 ≤ log C + tolerance for s. What is left of C?",
+        "(1 − 1/C)·s²/2 ≤ tolerance, so s ≤ √(2·tolerance / (1 − 1/C)) = √(2·tolerance·C/(C − 1)).",
     ],
     explanation=(
-        "s ≤ √(2·tolerance), independent of C: for 0.05 nats, s ≤ 0.32, so a head with logit std 4 should be "
-        "shrunk about 12-fold (or initialised at zero, as many codebases do with the last layer). The formula is "
-        "second order in s; for s ≫ 1 the loss grows like s·√(2 log C) instead."
+        "s ≤ √(2·tolerance·C/(C − 1)): C matters only through 1 − 1/C (s ≈ √(2·tolerance) for many classes, √2 "
+        "times that for C = 2). For C = 10 and 0.05 nats, s ≤ 0.33, so a head with logit std 4 should be shrunk "
+        "about 12-fold (or initialised at zero, as many codebases do with the last layer). The formula is second "
+        "order in s; for s ≫ 1 the loss grows like s·√(2 log C) instead."
     ),
     template="def max_logit_std(n_classes, tolerance):\n    ...  # return s",
 )
