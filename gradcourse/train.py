@@ -718,12 +718,12 @@ class Runs:
             np.array([self.loss[i, stop], self.grad_norm[i, stop], self.update_norm[i, stop]]), stop)
         if stop is None and self.interrupted is not None:  # the call was interrupted after n steps
             stop, reason = n, self.interrupted
-        pick = lambda tree: _take_run(tree, i)  # noqa: E731
+        params, opt_state = _take_run((self.params, self.opt_state), i)
         return History(
             loss=self.loss[i, :n], grad_norm=self.grad_norm[i, :n], update_norm=self.update_norm[i, :n],
             grad_norms={k: v[i, :n] for k, v in self.grad_norms.items()},
             update_ratios={k: v[i, :n] for k, v in self.update_ratios.items()},
-            params=pick(self.params), opt_state=pick(self.opt_state), stopped_at=stop, stop_reason=reason,
+            params=params, opt_state=opt_state, stopped_at=stop, stop_reason=reason,
         )
 
 
