@@ -183,6 +183,16 @@ def _fmt(x: float, goal: float | None = None, digits: int = 1) -> str:
     return f"**{text}** ✗" if goal is not None and x > goal else text
 
 
+def _cpu_set(cores: int) -> str | None:
+    """taskset's CPU list for a column: 2 cores = the whole machine (None), 1 core = CPU 0."""
+    return None if cores == 2 else "0"
+
+
+def _stamp(r: dict) -> str:
+    """When a result was measured, and the run's reference workload: '11-27 04:30 (1.06)'."""
+    return r["at"] + (f" ({r['reference']:.2f})" if r.get("reference") else "")
+
+
 def table(results: dict, cores: list[int], runs: list[dict]) -> str:
     busy = any(max(r["load"]) > (os.cpu_count() or 1) for r in runs)
     lines = [
@@ -220,9 +230,7 @@ def table(results: dict, cores: list[int], runs: list[dict]) -> str:
         warm_ref = per.get(f"{cores[0]}-warm", {})
         slow = ", ".join(f"{s:.1f} (#{i})" for s, i in warm_ref.get("slowest", []))
         row += f" {_fmt(peak, GOALS['peak_mib'], 0)} | {slow} |"
-        stamps = [f"{c}c {per[f'{c}-warm']['at']}" + (f" ({per[f'{c}-warm']['reference']:.2f})"
-                                                       if per[f"{c}-warm"].get("reference") else "")
-                  for c in cores if per.get(f"{c}-warm", {}).get("at")]
+        stamps = [f"{c}c {_stamp(per[f'{c}-warm'])}" for c in cores if per.get(f"{c}-warm", {}).get("at")]
         row += f" {', '.join(stamps) or '—'} |"
         lines.append(row)
         errors = sorted({r["error"] for r in per.values() if r.get("error")})
@@ -236,7 +244,7 @@ def table(results: dict, cores: list[int], runs: list[dict]) -> str:
         lines.append("")
         summary = f"**Course on {c} core{'s' if c > 1 else ''}**: "
         if seqs and len(seqs) == len(results):
-            stamps = sorted({f"{r['at']}" + (f" ({r['reference']:.2f})" if r.get("reference") else "") for r in seqs})
+            stamps = sorted({_stamp(r) for r in seqs})
             summary += (f"cold in sequence (one cache, empty at the start, shared by the notebooks in order; measured "
                         f"{', '.join(stamps)}) {_fmt(sum(r['wall'] for r in seqs), goal, 0)} s"
                         + (f" (goal ≤ {GOALS['sequence']:.0f} s)" if goal else "")
@@ -305,31 +313,26 @@ def main(argv: list[str] | None = None) -> int:
             write_readme(block)
         return block
 
+    def record(nb: Path, cache: Path, cores: int, ref: float, kind: str) -> None:
+        """Measure ``nb`` with ``cache`` on ``cores``, stamp it with this run, store it as ``{cores}-{kind}``."""
+        r = measure(nb, cache, _cpu_set(cores), args.timeout)
+        r["at"], r["reference"] = run["date"][5:], ref
+        results.setdefault(nb.name, {})[f"{cores}-{kind}"] = r
+        print(f"{nb.name} {cores} core(s) {kind}: {r['wall']:.1f} s wall, {r['cpu']:.1f} s kernel CPU, "
+              f"peak {r['peak_mib']:.0f} MiB{'  ERROR ' + r['error'] if r.get('error') else ''}", flush=True)
+
     with tempfile.TemporaryDirectory(prefix="learner-cache-") as tmp:
         for cores in args.cores:
-            cpus = None if cores == 2 else "0"
-            ref = reference(cpus)
+            ref = reference(_cpu_set(cores))
             run.setdefault("reference", {})[str(cores)] = ref
             print(f"reference workload on {cores} core(s): {ref:.2f} s", flush=True)
             for nb in notebooks:
-                cache = Path(tmp) / f"{cores}c-{nb.stem}"  # empty: this notebook's cold run
-                per = results.setdefault(nb.name, {})
                 for kind in ("cold", "warm"):
-                    r = measure(nb, cache, cpus, args.timeout)
-                    r["at"], r["reference"] = run["date"][5:], ref
-                    per[f"{cores}-{kind}"] = r
-                    print(f"{nb.name} {cores} core(s) {kind}: {r['wall']:.1f} s wall, {r['cpu']:.1f} s kernel CPU, "
-                          f"peak {r['peak_mib']:.0f} MiB{'  ERROR ' + r['error'] if r.get('error') else ''}",
-                          flush=True)
+                    record(nb, Path(tmp) / f"{cores}c-{nb.stem}", cores, ref, kind)  # empty at the cold run
                 save(final=False)  # after every notebook, so an interrupted run still leaves its table
             if args.sequence:  # the course in order, one shared cache, empty at the start
-                shared = Path(tmp) / f"{cores}c-sequence"
                 for nb in notebooks:
-                    r = measure(nb, shared, cpus, args.timeout)
-                    r["at"], r["reference"] = run["date"][5:], ref
-                    results[nb.name][f"{cores}-seq"] = r
-                    print(f"{nb.name} {cores} core(s) in sequence: {r['wall']:.1f} s wall, {r['cpu']:.1f} s kernel "
-                          f"CPU{'  ERROR ' + r['error'] if r.get('error') else ''}", flush=True)
+                    record(nb, Path(tmp) / f"{cores}c-sequence", cores, ref, "seq")
                 save(final=False)
     print(save(final=True))
     if not args.no_write:
